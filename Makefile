@@ -1,0 +1,39 @@
+# Everything runs from a local virtualenv that `make` creates on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+
+.PHONY: install sweep run test test-fast lint ui clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install aesweep with its dev extras
+
+sweep: $(STAMP)  ## the quickstart sweep, logged to outputs/mlflow.db
+	$(BIN)/aesweep -m +experiment=quickstart
+
+run: $(STAMP)  ## one job with the defaults
+	$(BIN)/aesweep
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests
+
+test: lint  ## lint, then the whole suite (slow end-to-end tests included)
+	$(BIN)/pytest -n 2 --dist loadgroup
+
+test-fast: $(STAMP)  ## the suite without the slow end-to-end tests
+	$(BIN)/pytest -m "not slow"
+
+ui: $(STAMP)  ## MLflow UI over the embedded store; HOST=0.0.0.0 exposes it to your network
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/outputs/mlflow.db \
+		--host $(HOST) --port $(PORT)
+
+clean:
+	rm -rf outputs/runs outputs/multirun outputs/mlflow.db outputs/mlartifacts

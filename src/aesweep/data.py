@@ -1,0 +1,200 @@
+"""Datasets, splits and scalers: the ``dataset``, ``split`` and ``preprocessing`` groups.
+
+Everything here is pure: arrays in, arrays out. Features are float32 end to end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+from sklearn import datasets as skdatasets
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelEncoder, MinMaxScaler, StandardScaler
+from sklearn.utils.multiclass import type_of_target
+
+from aesweep.errors import ConfigError, DataError
+
+# Integer targets with more distinct values than this are treated as regression by task=auto.
+MAX_AUTO_CLASSES = 20
+
+BUNDLED_LOADERS = {
+    "digits": skdatasets.load_digits,
+    "breast_cancer": skdatasets.load_breast_cancer,
+    "wine": skdatasets.load_wine,
+    "diabetes": skdatasets.load_diabetes,
+}
+
+
+@dataclass
+class Dataset:
+    """A whole dataset. ``X``: (n_samples, n_features) float32; ``y``: (n_samples,)."""
+
+    name: str
+    task: str  # "classification" | "regression"
+    X: np.ndarray
+    y: np.ndarray
+    feature_names: list[str]
+    source: str  # where the rows came from, for MLflow's dataset input
+
+
+@dataclass
+class Splits:
+    """Train/validation/test rows. ``X_val``/``y_val`` are None when ``split.val_size`` is 0."""
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray | None
+    y_val: np.ndarray | None
+    X_test: np.ndarray
+    y_test: np.ndarray
+
+
+def load_dataset(cfg: DictConfig) -> Dataset:
+    """Build the dataset the ``dataset`` config group describes."""
+    name = cfg.name
+    if name == "synthetic_classification":
+        kwargs = _generator_kwargs(cfg)
+        X, y = skdatasets.make_classification(**kwargs)
+        return _dataset(name, "classification", X, y, source=_describe(name, kwargs))
+    if name == "synthetic_regression":
+        kwargs = _generator_kwargs(cfg)
+        X, y = skdatasets.make_regression(**kwargs)
+        return _dataset(name, "regression", X, y, source=_describe(name, kwargs))
+    if name in BUNDLED_LOADERS:
+        bunch = BUNDLED_LOADERS[name]()
+        return _dataset(name, cfg.task.value, bunch.data, bunch.target,
+                        feature_names=[str(f) for f in bunch.feature_names],
+                        source=f"sklearn.datasets.load_{name}")
+    if name == "csv":
+        return load_csv(cfg.path, cfg.target, cfg.task.value)
+    raise ConfigError("dataset.name", f"unknown dataset {name!r}")
+
+
+def _generator_kwargs(cfg: DictConfig) -> dict[str, Any]:
+    kwargs = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(kwargs, dict)
+    for key in ("name", "task"):
+        kwargs.pop(key)
+    return kwargs
+
+
+def _describe(name: str, kwargs: dict[str, Any]) -> str:
+    args = ", ".join(f"{k}={v}" for k, v in kwargs.items())
+    return f"sklearn.datasets.make_{name.removeprefix('synthetic_')}({args})"
+
+
+def _dataset(name: str, task: str, X: Any, y: Any, source: str,
+             feature_names: list[str] | None = None) -> Dataset:
+    X = np.asarray(X, dtype=np.float32)
+    names = feature_names or [f"x{i}" for i in range(X.shape[1])]
+    return Dataset(name=name, task=task, X=X, y=np.asarray(y), feature_names=names,
+                   source=source)
+
+
+def load_csv(path: str, target: str, task: str = "auto") -> Dataset:
+    """Read a CSV of numeric features and one target column, parsed as data only.
+
+    Raises:
+        DataError: naming the file (and column) when it is missing, empty, unreadable,
+            lacks ``target``, or holds non-numeric, NaN or infinite feature values.
+    """
+    file = Path(path).expanduser()
+    where = f"dataset.path={path}"
+    if not file.is_file():
+        raise DataError(where, "file not found")
+    try:
+        frame = pd.read_csv(file)
+    except pd.errors.EmptyDataError:
+        raise DataError(where, "file is empty") from None
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise DataError(where, f"cannot read it as CSV ({type(exc).__name__}: {exc})") from None
+    if frame.empty:
+        raise DataError(where, "file has a header but no rows")
+    if target not in frame.columns:
+        columns = ", ".join(map(str, frame.columns[:20]))
+        raise DataError(f"dataset.target={target}",
+                        f"no such column in {path}; columns are: {columns}")
+    features = frame.drop(columns=[target])
+    if features.shape[1] == 0:
+        raise DataError(where, f"no feature columns besides the target {target!r}")
+    non_numeric = [str(c) for c, dtype in features.dtypes.items()
+                   if not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)]
+    if non_numeric:
+        raise DataError(where, f"feature columns must be numeric; not numeric: "
+                               f"{', '.join(non_numeric[:10])}")
+    X = features.to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(X)
+    if bad.any():
+        columns = features.columns[bad.any(axis=0)]
+        raise DataError(where, f"NaN or infinite values in columns: "
+                               f"{', '.join(map(str, columns[:10]))}")
+    y_column = frame[target]
+    if y_column.isna().any():
+        raise DataError(f"dataset.target={target}", f"missing values in the target of {path}")
+
+    task = _infer_task(y_column) if task == "auto" else task
+    if task == "classification":
+        y = LabelEncoder().fit_transform(y_column.astype(str) if y_column.dtype == object
+                                         else y_column)
+    else:
+        if not pd.api.types.is_numeric_dtype(y_column):
+            raise DataError(f"dataset.target={target}",
+                            "regression needs a numeric target; set dataset.task=classification")
+        y = y_column.to_numpy(dtype=np.float64)
+    return _dataset(file.stem, task, X, y, feature_names=[str(c) for c in features.columns],
+                    source=str(file.resolve()))
+
+
+def _infer_task(y: pd.Series) -> str:
+    if not pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y):
+        return "classification"
+    kind = type_of_target(y.to_numpy())
+    if kind in ("binary", "multiclass") and y.nunique() <= MAX_AUTO_CLASSES:
+        return "classification"
+    return "regression"
+
+
+def check_target(dataset: Dataset) -> None:
+    """Reject targets no model can learn from."""
+    source = f"dataset={dataset.name}"
+    if dataset.task == "classification" and len(np.unique(dataset.y)) < 2:
+        raise DataError(source, "the target has a single class; classification needs >= 2")
+    if dataset.task == "regression" and np.ptp(dataset.y) == 0:
+        raise DataError(source, "the target is constant; regression needs variation")
+
+
+def split_dataset(dataset: Dataset, cfg: DictConfig) -> Splits:
+    """Test rows first from the whole set, then validation rows from the rest.
+
+    The test rows equal ``train_test_split(X, y, test_size, random_state, stratify)``;
+    ``val_size`` is a fraction of the whole dataset.
+    """
+    X, y = dataset.X, dataset.y
+    stratify = cfg.stratify and dataset.task == "classification"
+    try:
+        X_rest, X_test, y_rest, y_test = train_test_split(
+            X, y, test_size=cfg.test_size, random_state=cfg.random_state,
+            stratify=y if stratify else None)
+        if cfg.val_size == 0:
+            return Splits(X_rest, y_rest, None, None, X_test, y_test)
+        X_train, X_val, y_train, y_val = train_test_split(
+            X_rest, y_rest, test_size=cfg.val_size / (1 - cfg.test_size),
+            random_state=cfg.random_state, stratify=y_rest if stratify else None)
+    except ValueError as exc:
+        key = "split.stratify" if stratify and "class" in str(exc) else "split.test_size"
+        raise DataError(key, f"cannot split {len(y)} rows of {dataset.name}: {exc}") from None
+    return Splits(X_train, y_train, X_val, y_val, X_test, y_test)
+
+
+def make_scaler(name: str) -> StandardScaler | MinMaxScaler | str:
+    """A fresh scaler for ``preprocessing.scaler``; ``"passthrough"`` for none."""
+    if name == "standard":
+        return StandardScaler()
+    if name == "minmax":
+        return MinMaxScaler()
+    return "passthrough"

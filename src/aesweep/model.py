@@ -1,0 +1,67 @@
+"""Keras models for the ``architecture`` and ``optimizer`` groups."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+from keras import layers
+
+
+def hidden_widths(n_features: int, hidden_units: Sequence[int] | None) -> list[int]:
+    """Encoder hidden widths: the reference (2n, n) unless given explicitly."""
+    return list(hidden_units) if hidden_units is not None else [2 * n_features, n_features]
+
+
+def build_autoencoder(
+    n_features: int,
+    bottleneck: int,
+    hidden_units: Sequence[int] | None = None,
+    activation: str = "leaky_relu",
+    batch_norm: bool = True,
+    dropout: float = 0.0,
+) -> tuple[keras.Model, keras.Model]:
+    """Return ``(autoencoder, encoder)``; the encoder shares the autoencoder's layers.
+
+    Each hidden block is Dense -> BatchNorm -> activation (-> Dropout); the bottleneck
+    and the reconstruction are linear. The decoder mirrors the encoder.
+    Shapes: ``(batch, n_features) -> (batch, bottleneck) -> (batch, n_features)``.
+    """
+    widths = hidden_widths(n_features, hidden_units)
+
+    def block(x: keras.KerasTensor, units: int, name: str) -> keras.KerasTensor:
+        x = layers.Dense(units, name=f"{name}_dense")(x)
+        if batch_norm:
+            x = layers.BatchNormalization(name=f"{name}_bn")(x)
+        x = layers.Activation(activation, name=f"{name}_act")(x)
+        if dropout > 0:
+            x = layers.Dropout(dropout, name=f"{name}_dropout")(x)
+        return x
+
+    inputs = keras.Input(shape=(n_features,), name="features")
+    x = inputs
+    for i, units in enumerate(widths):
+        x = block(x, units, f"enc{i}")
+    code = layers.Dense(bottleneck, name="bottleneck")(x)
+    x = code
+    for i, units in enumerate(reversed(widths)):
+        x = block(x, units, f"dec{i}")
+    outputs = layers.Dense(n_features, name="reconstruction")(x)
+
+    autoencoder = keras.Model(inputs, outputs, name="autoencoder")
+    encoder = keras.Model(inputs, code, name="encoder")  # cropped at the bottleneck
+    return autoencoder, encoder
+
+
+OPTIMIZERS = {
+    "adam": keras.optimizers.Adam,
+    "adamw": keras.optimizers.AdamW,
+    "sgd": keras.optimizers.SGD,
+    "rmsprop": keras.optimizers.RMSprop,
+}
+
+
+def build_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
+    if name not in OPTIMIZERS:
+        raise ValueError(f"optimizer {name!r} is not one of {sorted(OPTIMIZERS)}")
+    return OPTIMIZERS[name](learning_rate=learning_rate)

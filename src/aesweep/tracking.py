@@ -1,0 +1,147 @@
+"""MLflow at the edge: the store, one run per job, and what each run logs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow.entities import Metric
+from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig, OmegaConf
+
+from aesweep.job import JobResult, PreparedJob
+from aesweep.plots import loss_curve
+
+# Keys never logged: a tracking URI can carry credentials.
+PRIVATE_KEYS = frozenset({"tracking.uri"})
+SWEEP_TAG = "aesweep.sweep_dir"
+
+
+def _sqlite_path(uri: str) -> Path | None:
+    return Path(uri.removeprefix("sqlite:///")).resolve() if uri.startswith("sqlite:///") else None
+
+
+def ensure_experiment(tracking: DictConfig) -> str:
+    """Point MLflow at ``tracking.uri`` and create the experiment if needed; return its id.
+
+    Call it once in the driver before jobs start: two processes creating the tables of a
+    brand-new SQLite file at once race. A local SQLite store gets its artifacts beside it.
+    """
+    uri, artifact_location = tracking.uri, tracking.artifact_location
+    db = _sqlite_path(uri)
+    if db is not None:
+        db.parent.mkdir(parents=True, exist_ok=True)
+        artifact_location = artifact_location or (db.parent / "mlartifacts").as_uri()
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name(tracking.experiment)
+    if experiment is not None:
+        return experiment.experiment_id
+    return client.create_experiment(tracking.experiment, artifact_location=artifact_location)
+
+
+def loggable_config(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config without private keys."""
+    container = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    assert isinstance(container, dict)
+    for key in PRIVATE_KEYS:
+        group, leaf = key.split(".")
+        container.get(group, {}).pop(leaf, None)
+    return container
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; lists stay values."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, f"{dotted}."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def run_name(overrides: Sequence[str]) -> str:
+    """A short name from the overrides: ``bottleneck=8,epochs=5,seed=1``."""
+    parts = []
+    for override in overrides:
+        key, _, value = override.lstrip("+~").partition("=")
+        if key.startswith(("tracking.", "hydra.")):
+            continue
+        parts.append(f"{key.rsplit('.', 1)[-1]}={value}" if value else key)
+    return ",".join(parts) or "defaults"
+
+
+@contextmanager
+def job_run(cfg: DictConfig, name: str, tags: dict[str, str]) -> Iterator[str]:
+    """An MLflow run around one job; yields its id. It ends FAILED if the body raises."""
+    experiment_id = ensure_experiment(cfg.tracking)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags) as run:
+        yield run.info.run_id
+
+
+def log_job(run_id: str, job: PreparedJob, result: JobResult, overrides: Sequence[str]) -> None:
+    """Log params, per-epoch and final metrics, artifacts, dataset and encoder."""
+    cfg = job.cfg
+    client = MlflowClient()
+    config = loggable_config(cfg)
+    mlflow.log_params(flatten(config))
+
+    now = int(time.time() * 1000)
+    curves = {"train_loss": result.history["loss"], "val_loss": result.history.get("val_loss")}
+    metrics = [Metric(key, value, now, epoch)
+               for key, values in curves.items() if values
+               for epoch, value in enumerate(values, start=1)]
+    metrics += [Metric(key, value, now, 0) for key, value in result.metrics.items()]
+    client.log_batch(run_id, metrics=metrics)  # one call for every value
+
+    mlflow.log_text(OmegaConf.to_yaml(config), "config/config.yaml")
+    mlflow.log_text("\n".join(overrides) + "\n", "config/overrides.txt")
+    mlflow.log_figure(loss_curve(result.history, title=mlflow.active_run().info.run_name),
+                      "plots/loss_curve.png")
+    _log_dataset(job)
+    if cfg.tracking.log_model:
+        _log_encoder(job, result)
+
+
+def _log_dataset(job: PreparedJob) -> None:
+    s, name = job.splits, job.dataset.name
+    # A CSV has a real location; generated and bundled sets are described by the params.
+    source = job.dataset.source if job.cfg.dataset.name == "csv" else None
+    parts = {"training": (s.X_train, s.y_train), "validation": (s.X_val, s.y_val),
+             "test": (s.X_test, s.y_test)}
+    for context, (X, y) in parts.items():
+        if X is not None:
+            dataset = mlflow.data.from_numpy(X, targets=y, name=name, source=source)
+            mlflow.log_input(dataset, context=context)
+
+
+def _installed(*names: str) -> list[str]:
+    found = []
+    for name in names:
+        try:
+            found.append(f"{name}=={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def _log_encoder(job: PreparedJob, result: JobResult) -> None:
+    import mlflow.keras
+    from mlflow.models import infer_signature
+
+    # The encoder takes scaled features: the rows after the pipeline's scaler.
+    scaled = result.pipelines["encoded"][:1].transform(job.splits.X_test[:5])
+    signature = infer_signature(scaled, result.encoder.transform(scaled))
+    mlflow.keras.log_model(
+        result.encoder.encoder_, name="encoder", signature=signature,
+        # Explicit requirements: inferring them costs ~10 s per call.
+        pip_requirements=_installed("keras", "tensorflow", "tensorflow-cpu", "numpy"),
+        metadata={"input": f"features after preprocessing.scaler="
+                           f"{job.cfg.preprocessing.scaler.value} fit on training rows"})
