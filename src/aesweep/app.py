@@ -19,6 +19,14 @@ from aesweep.job import headline, prepare_job, run_job
 log = logging.getLogger("aesweep")
 
 
+class _SweepRetracingFilter(logging.Filter):
+    """Every job of a multirun builds fresh Keras models, so TensorFlow's warning about
+    retracing tf.functions is expected there, not a sign of a bug."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
 def config_dir() -> str:
     """``conf/`` inside an installed wheel, else the source checkout's ``conf/``."""
     packaged = Path(__file__).parent / "conf"
@@ -46,14 +54,17 @@ def run(cfg: DictConfig) -> float:
     from aesweep import tracking
 
     keras.backend.clear_session()  # a multirun runs every job in this process
+    logging.getLogger("tensorflow").addFilter(_RETRACING_FILTER)
     hydra_cfg = HydraConfig.get()
     overrides = list(hydra_cfg.overrides.task)
-    tags = {"aesweep.task": job.task, "aesweep.dataset": job.dataset.name}
+    tags = {"aesweep.task": job.task, "aesweep.main_metric": job.metric,
+            "aesweep.dataset": job.dataset.name}
     if hydra_cfg.mode.name == "MULTIRUN":
-        tags[tracking.SWEEP_TAG] = str(Path(hydra_cfg.sweep.dir).resolve())
         tags["aesweep.job_num"] = str(hydra_cfg.job.num)
     try:
-        with tracking.job_run(cfg, tracking.run_name(overrides), tags) as run_id:
+        parent = cfg.tracking.parent_run_id
+        only = tracking.swept_keys(cfg.tracking.uri, parent) if parent else None
+        with tracking.job_run(cfg, tracking.run_name(overrides, only), tags) as run_id:
             result = run_job(job)
             tracking.log_job(run_id, job, result, overrides)
     except AesweepError as error:
@@ -62,6 +73,7 @@ def run(cfg: DictConfig) -> float:
     return result.metrics[f"encoded_{result.main_metric}"]
 
 
+_RETRACING_FILTER = _SweepRetracingFilter()
 register_configs()
 main = hydra.main(version_base="1.3", config_path=config_dir(), config_name="config")(run)
 

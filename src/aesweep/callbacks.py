@@ -2,24 +2,65 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import atexit
 from typing import Any
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict, read_write
+
+
+def sweep_params(config: DictConfig) -> dict[str, str]:
+    """The parent run's params: the command line's overrides and the swept grid."""
+    # tracking.uri can carry credentials: never logged.
+    overrides = [o for o in config.hydra.overrides.task if not o.startswith("tracking.uri=")]
+    grid = {str(k): str(v) for k, v in (config.hydra.sweeper.get("params") or {}).items()}
+    for override in OverridesParser.create().parse_overrides(overrides):
+        if override.is_sweep_override():
+            grid[override.get_key_element()] = override.input_line.partition("=")[2]
+    return {"sweep.overrides": " ".join(overrides) or "(none)",
+            **{f"sweep.grid.{key}": values for key, values in grid.items()}}
 
 
 class TrackingCallback(Callback):
-    """Create the MLflow store before any job starts; summarise the sweep at its end."""
+    """Create the MLflow store and the sweep's parent run before any job starts; close
+    the parent and report at the end.
+
+    The parent's id reaches each job as the override ``tracking.parent_run_id``, so it
+    works with any launcher, local or remote, without inherited environment variables.
+    """
+
+    def __init__(self) -> None:
+        self._parent: str | None = None
+        self._uri: str | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from aesweep import tracking
 
-        # Jobs may run in parallel processes: create tables and experiment once, here.
-        tracking.ensure_experiment(config.tracking)
+        # Jobs may run in parallel processes: create tables, experiment and parent here.
+        grid = sweep_params(config)
+        name = "sweep " + tracking.run_name(list(config.hydra.overrides.task))
+        self._uri = config.tracking.uri
+        self._parent = tracking.start_sweep_run(config.tracking, name, grid)
+        atexit.register(self._close, "FAILED")  # only still open if the sweep crashed
+        with read_write(config.hydra), open_dict(config.hydra):
+            config.hydra.overrides.hydra.append(f"tracking.parent_run_id={self._parent}")
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from aesweep import tracking
         from aesweep.summary import sweep_table
 
-        print(sweep_table(config.tracking, str(Path(config.hydra.sweep.dir).resolve())),
-              flush=True)
+        assert self._parent is not None and self._uri is not None
+        statuses = tracking.child_statuses(self._uri, self._parent)
+        print(sweep_table(config.tracking, self._parent), flush=True)
+        ok = statuses and all(status == "FINISHED" for status in statuses)
+        self._close("FINISHED" if ok else "FAILED")
+
+    def _close(self, status: str) -> None:
+        if self._parent is None or self._uri is None:
+            return
+        from aesweep import tracking
+
+        tracking.end_run(self._uri, self._parent, status)
+        self._parent = None
+

@@ -40,6 +40,11 @@ class Activation(StrEnum):
     sigmoid = "sigmoid"
 
 
+class Control(StrEnum):
+    pca = "pca"  # PCA with k = bottleneck components
+    random = "random"  # the same encoder, untrained (seeded initial weights)
+
+
 class OptimizerName(StrEnum):
     adam = "adam"
     adamw = "adamw"
@@ -158,12 +163,23 @@ class DownstreamConfig:
 
 
 @dataclass
+class EvaluationConfig:
+    controls: list[Control] = field(default_factory=lambda: [Control.pca, Control.random])
+    # null: accuracy for classification, rmse for regression.
+    metric: str | None = None
+    # Resamples of the paired bootstrap CI of encoded vs each control; 0 skips it.
+    bootstrap_resamples: int = 1000
+
+
+@dataclass
 class TrackingConfig:
     uri: str = MISSING
     experiment: str = "aesweep"
     # null: next to a local SQLite store, or the tracking server's default.
     artifact_location: str | None = None
     log_model: bool = True
+    # Set by the driver for every job of a multirun: the sweep's parent run.
+    parent_run_id: str | None = None
 
 
 @dataclass
@@ -176,6 +192,7 @@ class AesweepConfig:
     optimizer: OptimizerConfig = MISSING
     trainer: TrainerConfig = MISSING
     downstream: DownstreamConfig = MISSING
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     tracking: TrackingConfig = MISSING
 
 
@@ -240,6 +257,9 @@ def validate_config(cfg: DictConfig) -> None:
         raise ConfigError("split.val_size",
                           f"split.test_size + split.val_size must be < 1, got "
                           f"{test_size} + {val_size} = {test_size + val_size:g}")
+    if cfg.evaluation.bootstrap_resamples < 0:
+        raise ConfigError("evaluation.bootstrap_resamples",
+                          f"must be >= 0, got {cfg.evaluation.bootstrap_resamples}")
     _validate_dataset(cfg.dataset)
 
 

@@ -70,13 +70,15 @@ def _names(task: str) -> str:
     return ", ".join(name for name, (_, kind) in ESTIMATORS.items() if kind == task)
 
 
-def score_model(model: Any, X: np.ndarray, y: np.ndarray, task: str) -> dict[str, float]:
+def score_model(model: Any, X: np.ndarray, y: np.ndarray, task: str,
+                y_pred: np.ndarray | None = None) -> dict[str, float]:
     """Test metrics of a fitted model on ``X`` (n_samples, n_features) and ``y`` (n_samples,).
 
     Classification: accuracy, precision, recall, F1 (binary, or macro for multiclass) and
     ROC AUC (macro one-vs-rest for multiclass). Regression: MAE, RMSE, R².
+    ``y_pred`` saves a second ``model.predict(X)`` when the caller has it.
     """
-    y_pred = model.predict(X)
+    y_pred = model.predict(X) if y_pred is None else y_pred
     if task == "regression":
         return {
             "mae": float(metrics.mean_absolute_error(y, y_pred)),

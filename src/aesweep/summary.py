@@ -7,7 +7,7 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from aesweep.downstream import MAIN_METRIC
-from aesweep.tracking import SWEEP_TAG, ensure_experiment
+from aesweep.tracking import PARENT_TAG, ensure_experiment
 
 COLUMNS = {
     "params.architecture.bottleneck": "bottleneck",
@@ -17,19 +17,19 @@ COLUMNS = {
 }
 
 
-def sweep_runs(tracking: DictConfig, sweep_dir: str) -> pd.DataFrame:
+def sweep_runs(tracking: DictConfig, sweep_id: str) -> pd.DataFrame:
     """Every run a sweep logged, one row each, as ``mlflow.search_runs`` returns them."""
     experiment_id = ensure_experiment(tracking)
     return mlflow.search_runs(
         experiment_ids=[experiment_id],
-        filter_string=f"tags.`{SWEEP_TAG}` = '{sweep_dir}'",
+        filter_string=f"tags.`{PARENT_TAG}` = '{sweep_id}'",
         output_format="pandas",
     )
 
 
-def sweep_table(tracking: DictConfig, sweep_dir: str) -> str:
+def sweep_table(tracking: DictConfig, sweep_id: str) -> str:
     """Bottleneck, epochs, seed, recon_mse_test and raw vs encoded main metric per job."""
-    runs = sweep_runs(tracking, sweep_dir)
+    runs = sweep_runs(tracking, sweep_id)
     if runs.empty:
         return "aesweep: the sweep logged no runs"
     metric = MAIN_METRIC[runs["tags.aesweep.task"].iloc[0]]
@@ -40,4 +40,4 @@ def sweep_table(tracking: DictConfig, sweep_dir: str) -> str:
         table[key] = pd.to_numeric(table[key], errors="coerce").astype("Int64")
     table = table.sort_values(["bottleneck", "epochs", "seed"])
     body = table.to_string(index=False, float_format=lambda v: f"{v:.4f}")
-    return f"sweep {sweep_dir}: {len(table)} runs\n{body}"
+    return f"sweep {sweep_id}: {len(table)} runs\n{body}"

@@ -10,16 +10,18 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-from mlflow.entities import Metric
+from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
 from aesweep.job import JobResult, PreparedJob
 from aesweep.plots import loss_curve
 
-# Keys never logged: a tracking URI can carry credentials.
-PRIVATE_KEYS = frozenset({"tracking.uri"})
-SWEEP_TAG = "aesweep.sweep_dir"
+# Keys not logged as params: a tracking URI can carry credentials; the parent is a tag.
+PRIVATE_KEYS = frozenset({"tracking.uri", "tracking.parent_run_id"})
+ROLE_TAG = "aesweep.role"  # "sweep" on a multirun's parent run
+SWEEP_ID_TAG = "aesweep.sweep_id"  # the parent's run id, on the parent and every child
+PARENT_TAG = "mlflow.parentRunId"  # what the MLflow UI nests runs by
 
 
 def _sqlite_path(uri: str) -> Path | None:
@@ -67,23 +69,62 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def run_name(overrides: Sequence[str]) -> str:
-    """A short name from the overrides: ``bottleneck=8,epochs=5,seed=1``."""
+def run_name(overrides: Sequence[str], only: Sequence[str] | None = None) -> str:
+    """A short name from the overrides: ``bottleneck=8,epochs=5,seed=1``.
+
+    ``only`` keeps just those keys (a sweep's children are named by the swept keys).
+    """
     parts = []
     for override in overrides:
         key, _, value = override.lstrip("+~").partition("=")
-        if key.startswith(("tracking.", "hydra.")):
+        if key.startswith(("tracking.", "hydra.")) or (only is not None and key not in only):
             continue
         parts.append(f"{key.rsplit('.', 1)[-1]}={value}" if value else key)
     return ",".join(parts) or "defaults"
 
 
+def swept_keys(tracking_uri: str, parent_run_id: str) -> list[str]:
+    """The keys a sweep varies, read from its parent run's ``sweep.grid.*`` params."""
+    params = MlflowClient(tracking_uri).get_run(parent_run_id).data.params
+    return [key.removeprefix("sweep.grid.") for key in params if key.startswith("sweep.grid.")]
+
+
 @contextmanager
 def job_run(cfg: DictConfig, name: str, tags: dict[str, str]) -> Iterator[str]:
-    """An MLflow run around one job; yields its id. It ends FAILED if the body raises."""
+    """An MLflow run around one job; yields its id. It ends FAILED if the body raises.
+
+    In a multirun, ``tracking.parent_run_id`` (set by the driver) makes it a child run.
+    """
     experiment_id = ensure_experiment(cfg.tracking)
+    parent = cfg.tracking.parent_run_id
+    if parent:
+        tags = {**tags, PARENT_TAG: parent, SWEEP_ID_TAG: parent}
     with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags) as run:
         yield run.info.run_id
+
+
+def start_sweep_run(tracking: DictConfig, name: str, params: dict[str, str]) -> str:
+    """Create a multirun's parent run (without making it the active run); return its id."""
+    experiment_id = ensure_experiment(tracking)
+    client = MlflowClient(tracking.uri)
+    run = client.create_run(experiment_id, run_name=name, tags={ROLE_TAG: "sweep"})
+    run_id = run.info.run_id
+    client.set_tag(run_id, SWEEP_ID_TAG, run_id)
+    client.log_batch(run_id, params=[Param(k, v) for k, v in params.items()])
+    return run_id
+
+
+def child_statuses(tracking_uri: str, parent_run_id: str) -> list[str]:
+    """Statuses of a sweep's child runs, whichever process or machine ran them."""
+    client = MlflowClient(tracking_uri)
+    experiment_id = client.get_run(parent_run_id).info.experiment_id
+    runs = client.search_runs([experiment_id], f"tags.`{PARENT_TAG}` = '{parent_run_id}'",
+                              max_results=50_000)
+    return [run.info.status for run in runs]
+
+
+def end_run(tracking_uri: str, run_id: str, status: str) -> None:
+    MlflowClient(tracking_uri).set_terminated(run_id, status)
 
 
 def log_job(run_id: str, job: PreparedJob, result: JobResult, overrides: Sequence[str]) -> None:
@@ -99,7 +140,7 @@ def log_job(run_id: str, job: PreparedJob, result: JobResult, overrides: Sequenc
                for key, values in curves.items() if values
                for epoch, value in enumerate(values, start=1)]
     metrics += [Metric(key, value, now, 0) for key, value in result.metrics.items()]
-    client.log_batch(run_id, metrics=metrics)  # one call for every value
+    client.log_batch(run_id, metrics=metrics, tags=[RunTag(k, v) for k, v in result.tags.items()])
 
     mlflow.log_text(OmegaConf.to_yaml(config), "config/config.yaml")
     mlflow.log_text("\n".join(overrides) + "\n", "config/overrides.txt")
