@@ -1,13 +1,20 @@
-"""Hydra callbacks that run in the driver process, around the whole run or sweep."""
+"""Hydra callbacks that run in the driver process, around the whole sweep."""
 
 from __future__ import annotations
 
 import atexit
+import logging
+import sys
 from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, open_dict, read_write
+
+from aesweep.errors import AesweepError
+
+log = logging.getLogger("aesweep")
+_OPEN_SWEEPS: list[TrackingCallback] = []
 
 
 def sweep_params(config: DictConfig) -> dict[str, str]:
@@ -22,9 +29,15 @@ def sweep_params(config: DictConfig) -> dict[str, str]:
             **{f"sweep.grid.{key}": values for key, values in grid.items()}}
 
 
+def close_open_sweeps(status: str) -> None:
+    """End every sweep parent this process opened (e.g. KILLED on Ctrl-C)."""
+    for callback in list(_OPEN_SWEEPS):
+        callback.close(status)
+
+
 class TrackingCallback(Callback):
-    """Create the MLflow store and the sweep's parent run before any job starts; close
-    the parent and report at the end.
+    """Create the MLflow store and the sweep's parent run before any job starts; report,
+    list failures and close the parent at the end.
 
     The parent's id reaches each job as the override ``tracking.parent_run_id``, so it
     works with any launcher, local or remote, without inherited environment variables.
@@ -40,27 +53,43 @@ class TrackingCallback(Callback):
         # Jobs may run in parallel processes: create tables, experiment and parent here.
         grid = sweep_params(config)
         name = "sweep " + tracking.run_name(list(config.hydra.overrides.task))
+        try:
+            self._parent = tracking.start_sweep_run(config.tracking, name, grid)
+        except AesweepError as error:
+            print(f"aesweep: error: {error}", file=sys.stderr, flush=True)
+            sys.exit(2)  # Hydra turns callback exceptions into warnings; this must stop
         self._uri = config.tracking.uri
-        self._parent = tracking.start_sweep_run(config.tracking, name, grid)
-        atexit.register(self._close, "FAILED")  # only still open if the sweep crashed
+        _OPEN_SWEEPS.append(self)
+        atexit.register(self.close, "FAILED")  # only still open if the sweep crashed
         with read_write(config.hydra), open_dict(config.hydra):
             config.hydra.overrides.hydra.append(f"tracking.parent_run_id={self._parent}")
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from aesweep import tracking
+        from aesweep.report import sweep_report
         from aesweep.summary import sweep_table
 
         assert self._parent is not None and self._uri is not None
-        statuses = tracking.child_statuses(self._uri, self._parent)
         print(sweep_table(config.tracking, self._parent), flush=True)
-        ok = statuses and all(status == "FINISHED" for status in statuses)
-        self._close("FINISHED" if ok else "FAILED")
+        failed = tracking.failed_children(self._uri, self._parent)
+        try:
+            print(sweep_report(self._uri, config.tracking.experiment, self._parent), flush=True)
+        except AesweepError as error:
+            log.warning("no sweep report: %s", error)
+        if failed:
+            print(f"aesweep: {len(failed)} job(s) failed:", file=sys.stderr)
+            for name, error in failed:
+                print(f"  {name}: {error}", file=sys.stderr)
+            self.close("FAILED")
+            sys.stderr.flush()
+            sys.exit(1)
+        self.close("FINISHED")
 
-    def _close(self, status: str) -> None:
+    def close(self, status: str) -> None:
         if self._parent is None or self._uri is None:
             return
         from aesweep import tracking
 
         tracking.end_run(self._uri, self._parent, status)
         self._parent = None
-
+        _OPEN_SWEEPS.remove(self)

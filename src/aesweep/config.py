@@ -7,6 +7,8 @@ Ranges and cross-field rules live in :func:`validate_config`, run before any tra
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -183,6 +185,12 @@ class TrackingConfig:
 
 
 @dataclass
+class SweepConfig:
+    # Skip a multirun job whose config already has a FINISHED run in the experiment.
+    skip_finished: bool = True
+
+
+@dataclass
 class AesweepConfig:
     seed: int = 0
     dataset: Any = MISSING
@@ -194,6 +202,7 @@ class AesweepConfig:
     downstream: DownstreamConfig = MISSING
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     tracking: TrackingConfig = MISSING
+    sweep: SweepConfig = field(default_factory=SweepConfig)
 
 
 def register_configs() -> None:
@@ -215,6 +224,19 @@ def register_configs() -> None:
     for path, node in schemas.items():
         group, name = path.split("/")
         cs.store(group=f"schema/{group}", name=name, node=node)
+
+
+# Settings that change where or whether a job runs, not what it computes.
+NOT_HASHED = ("tracking", "sweep")
+
+
+def config_hash(cfg: DictConfig) -> str:
+    """A stable hash of what a job computes: the resolved config without ``NOT_HASHED``."""
+    container = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    assert isinstance(container, dict)
+    payload = {k: v for k, v in container.items() if k not in NOT_HASHED and k != "hydra"}
+    digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:16]
 
 
 # --- ranges and cross-field rules --------------------------------------------------------

@@ -2,26 +2,36 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import mlflow
 from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
+from aesweep.errors import ConfigError
 from aesweep.job import JobResult, PreparedJob
 from aesweep.plots import loss_curve
+from aesweep.resume import Previous, fail_stale_sweeps, find_previous, owner_tags
+
+log = logging.getLogger("aesweep")
 
 # Keys not logged as params: a tracking URI can carry credentials; the parent is a tag.
 PRIVATE_KEYS = frozenset({"tracking.uri", "tracking.parent_run_id"})
 ROLE_TAG = "aesweep.role"  # "sweep" on a multirun's parent run
 SWEEP_ID_TAG = "aesweep.sweep_id"  # the parent's run id, on the parent and every child
 PARENT_TAG = "mlflow.parentRunId"  # what the MLflow UI nests runs by
+# On a parent: job N of this sweep was skipped, its config already FINISHED as this run.
+REUSED_TAG_PREFIX = "aesweep.reused."
 
 
 def _sqlite_path(uri: str) -> Path | None:
@@ -37,14 +47,34 @@ def ensure_experiment(tracking: DictConfig) -> str:
     uri, artifact_location = tracking.uri, tracking.artifact_location
     db = _sqlite_path(uri)
     if db is not None:
-        db.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            db.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError("tracking.uri",
+                              f"cannot create {db.parent}: {exc.strerror}") from None
+        if not os.access(db.parent, os.W_OK):
+            raise ConfigError("tracking.uri", f"{db.parent} is not writable")
         artifact_location = artifact_location or (db.parent / "mlartifacts").as_uri()
     mlflow.set_tracking_uri(uri)
     client = MlflowClient(uri)
-    experiment = client.get_experiment_by_name(tracking.experiment)
-    if experiment is not None:
-        return experiment.experiment_id
-    return client.create_experiment(tracking.experiment, artifact_location=artifact_location)
+    try:
+        experiment = client.get_experiment_by_name(tracking.experiment)
+        if experiment is not None:
+            return experiment.experiment_id
+        return client.create_experiment(tracking.experiment, artifact_location=artifact_location)
+    except MlflowException as exc:
+        reason = str(exc).strip().splitlines()[0][:300]
+        raise ConfigError(f"tracking.uri={redact(uri)}",
+                          f"cannot use the tracking store: {reason}") from None
+
+
+def redact(uri: str) -> str:
+    """The URI without any password in it, fit for messages."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def loggable_config(cfg: DictConfig) -> dict[str, Any]:
@@ -96,31 +126,77 @@ def job_run(cfg: DictConfig, name: str, tags: dict[str, str]) -> Iterator[str]:
     In a multirun, ``tracking.parent_run_id`` (set by the driver) makes it a child run.
     """
     experiment_id = ensure_experiment(cfg.tracking)
-    parent = cfg.tracking.parent_run_id
-    if parent:
-        tags = {**tags, PARENT_TAG: parent, SWEEP_ID_TAG: parent}
+    tags = {**_parent_tags(cfg), **tags}
     with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags) as run:
-        yield run.info.run_id
+        try:
+            yield run.info.run_id
+        except KeyboardInterrupt:
+            mlflow.set_tag("error", "interrupted (Ctrl-C or SIGTERM)")
+            mlflow.end_run("KILLED")
+            raise
+        except Exception as exc:
+            mlflow.set_tag("error", error_text(exc))
+            raise
+
+
+def error_text(exc: BaseException) -> str:
+    """``Type: message``, short enough for an MLflow tag."""
+    return f"{type(exc).__name__}: {exc}"[:4000]
+
+
+def record_failure(cfg: DictConfig, name: str, tags: dict[str, str], error: Exception) -> str:
+    """A FAILED run for a job that could not start (bad input in one job of a sweep)."""
+    experiment_id = ensure_experiment(cfg.tracking)
+    client = MlflowClient(cfg.tracking.uri)
+    tags = {**_parent_tags(cfg), **tags, "error": error_text(error)}
+    run_id = client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+    client.set_terminated(run_id, "FAILED")
+    return run_id
+
+
+def _parent_tags(cfg: DictConfig) -> dict[str, str]:
+    parent = cfg.tracking.parent_run_id
+    return {PARENT_TAG: parent, SWEEP_ID_TAG: parent} if parent else {}
+
+
+def previous_runs(cfg: DictConfig, config_hash: str) -> Previous:
+    """Earlier runs of this config in the experiment (stale RUNNING ones get marked FAILED)."""
+    experiment_id = ensure_experiment(cfg.tracking)
+    return find_previous(MlflowClient(cfg.tracking.uri), experiment_id, config_hash)
+
+
+def reuse_run(cfg: DictConfig, run_id: str, job_num: int, metric: str) -> float | None:
+    """Record on the sweep's parent that job ``job_num`` reuses ``run_id``; return that
+    run's encoded main metric."""
+    client = MlflowClient(cfg.tracking.uri)
+    if cfg.tracking.parent_run_id:
+        client.set_tag(cfg.tracking.parent_run_id, f"{REUSED_TAG_PREFIX}{job_num}", run_id)
+    return client.get_run(run_id).data.metrics.get(f"encoded_{metric}")
 
 
 def start_sweep_run(tracking: DictConfig, name: str, params: dict[str, str]) -> str:
     """Create a multirun's parent run (without making it the active run); return its id."""
     experiment_id = ensure_experiment(tracking)
     client = MlflowClient(tracking.uri)
-    run = client.create_run(experiment_id, run_name=name, tags={ROLE_TAG: "sweep"})
+    for run_id in fail_stale_sweeps(client, experiment_id):
+        log.warning("sweep run %s was left RUNNING by a driver that died; marked FAILED", run_id)
+    run = client.create_run(experiment_id, run_name=name,
+                            tags={ROLE_TAG: "sweep", **owner_tags()})
     run_id = run.info.run_id
     client.set_tag(run_id, SWEEP_ID_TAG, run_id)
     client.log_batch(run_id, params=[Param(k, v) for k, v in params.items()])
     return run_id
 
 
-def child_statuses(tracking_uri: str, parent_run_id: str) -> list[str]:
-    """Statuses of a sweep's child runs, whichever process or machine ran them."""
+def failed_children(tracking_uri: str, parent_run_id: str) -> list[tuple[str, str]]:
+    """(run name, error) of every child of a sweep that did not finish, whichever process
+    or machine ran it."""
     client = MlflowClient(tracking_uri)
     experiment_id = client.get_run(parent_run_id).info.experiment_id
     runs = client.search_runs([experiment_id], f"tags.`{PARENT_TAG}` = '{parent_run_id}'",
                               max_results=50_000)
-    return [run.info.status for run in runs]
+    return [(run.info.run_name, run.data.tags.get("error", run.info.status))
+            for run in runs if run.info.status != "FINISHED"]
 
 
 def end_run(tracking_uri: str, run_id: str, status: str) -> None:

@@ -1,0 +1,81 @@
+"""Resuming a sweep: skip what already FINISHED, and fail runs whose process died.
+
+A run is matched to a job by its ``config_hash`` tag. A RUNNING run is stale when the
+process that owns it (tags ``aesweep.host``, ``aesweep.pid``, ``aesweep.pid_started``) is
+gone from this host.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+
+import psutil
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
+
+HASH_TAG = "config_hash"
+
+
+def owner_tags() -> dict[str, str]:
+    """Tags that identify this process, so a later sweep can tell if it died."""
+    process = psutil.Process()
+    return {"aesweep.host": socket.gethostname(), "aesweep.pid": str(process.pid),
+            "aesweep.pid_started": repr(process.create_time())}
+
+
+def is_alive(run: Run) -> bool | None:
+    """Whether the process that owns a RUNNING run still exists; None when unknowable
+    (no owner tags, or another host)."""
+    tags = run.data.tags
+    if "aesweep.pid" not in tags or tags.get("aesweep.host") != socket.gethostname():
+        return None
+    pid = int(tags["aesweep.pid"])
+    if pid == os.getpid():
+        return True
+    try:
+        return repr(psutil.Process(pid).create_time()) == tags.get("aesweep.pid_started")
+    except psutil.NoSuchProcess:
+        return False
+
+
+def mark_stale(client: MlflowClient, run: Run) -> bool:
+    """Mark a RUNNING run FAILED if its owner process died; say whether it did."""
+    if is_alive(run) is not False:
+        return False
+    tags = run.data.tags
+    client.set_tag(run.info.run_id, "aesweep.stale",
+                   f"process {tags['aesweep.pid']} on {tags['aesweep.host']} died while RUNNING")
+    client.set_terminated(run.info.run_id, "FAILED")
+    return True
+
+
+def fail_stale_sweeps(client: MlflowClient, experiment_id: str) -> list[str]:
+    """Mark FAILED every sweep parent left RUNNING by a driver that died."""
+    runs = client.search_runs([experiment_id], "tags.`aesweep.role` = 'sweep' and "
+                              "attributes.status = 'RUNNING'", max_results=1000)
+    return [run.info.run_id for run in runs if mark_stale(client, run)]
+
+
+@dataclass
+class Previous:
+    finished: str | None  # the id of a FINISHED run of the same config
+    running_elsewhere: str | None  # the id of a RUNNING run whose process is alive
+    stale: list[str]  # RUNNING runs whose process died; now marked FAILED
+
+
+def find_previous(client: MlflowClient, experiment_id: str, config_hash: str) -> Previous:
+    """Look up earlier runs of one config, marking dead RUNNING ones FAILED."""
+    runs = client.search_runs([experiment_id], f"tags.{HASH_TAG} = '{config_hash}'",
+                              max_results=1000, order_by=["attributes.start_time DESC"])
+    finished = next((r.info.run_id for r in runs if r.info.status == "FINISHED"), None)
+    running_elsewhere, stale = None, []
+    for run in runs:
+        if run.info.status != "RUNNING":
+            continue
+        if mark_stale(client, run):
+            stale.append(run.info.run_id)
+        elif is_alive(run) and run.data.tags.get("aesweep.pid") != str(os.getpid()):
+            running_elsewhere = run.info.run_id
+    return Previous(finished, running_elsewhere, stale)

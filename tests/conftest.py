@@ -1,0 +1,39 @@
+"""Fixtures and hooks shared by every test module."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def cli_root(tmp_path: Path) -> Path:
+    """A scratch directory to run the CLI in (its default ``outputs/`` would land here)."""
+    root = tmp_path / "cli"
+    root.mkdir()
+    return root
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep ``--dist loadgroup`` grouping by ``xdist_group`` on pytest >= 9.2.
+
+    pytest-xdist tags a grouped test by appending ``@group`` to ``item._nodeid``; pytest 9.2
+    derives node ids from ``item._id`` instead, so the suffix is silently lost and a module's
+    tests (and its module-scoped CLI run) get split over workers
+    (https://github.com/pytest-dev/pytest-xdist/issues/1386). Apply the suffix to ``_id``
+    when xdist's own attempt did not take effect; a no-op everywhere else.
+    """
+    if not getattr(config.option, "loadgroup", False):
+        return
+    for item in items:
+        groups = {str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+                  for mark in item.iter_markers("xdist_group")}
+        if not groups:
+            continue
+        suffix = "@" + "_".join(sorted(groups))
+        node_id = getattr(item, "_id", None)
+        if item.nodeid.endswith(suffix) or not hasattr(type(node_id), "parse"):
+            continue
+        item._id = type(node_id).parse(item.nodeid + suffix)

@@ -1,0 +1,168 @@
+"""Bad input through the real CLI: each fails fast (before TensorFlow) with a non-zero exit,
+a one-line message naming the key or file (and what is allowed), no traceback unless
+``HYDRA_FULL_ERROR=1``, and never leaves an MLflow run RUNNING.
+
+aesweep's own checks exit 2 with ``aesweep: error: <key>: <message>``; Hydra's type,
+choice and composition errors exit 1 with Hydra's short message.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers import describe, run_cli, run_statuses, store_args
+
+DATASETS = ("breast_cancer", "csv", "diabetes", "digits", "synthetic_classification",
+            "synthetic_regression", "wine")
+REGRESSORS = ("linear_regression", "ridge", "svr", "random_forest_regressor")
+
+
+def write_csv(directory: Path, kind: str) -> Path:
+    """A CSV of 60 rows (features alpha, beta, gamma; target label) broken as ``kind`` says."""
+    path = directory / f"{kind}.csv"
+    rng = np.random.default_rng(0)
+    rows = [[f"{v:.4f}" for v in rng.normal(size=3)] + [str(i % 2)] for i in range(60)]
+    if kind == "missing":
+        return path
+    if kind == "empty":
+        path.write_text("")
+        return path
+    if kind == "header_only":
+        rows = []
+    elif kind == "text_feature":
+        rows[7][1] = "oops"
+    elif kind == "nan_feature":
+        rows[7][1] = ""
+    elif kind == "inf_feature":
+        rows[7][2] = "inf"
+    elif kind == "single_class":
+        for row in rows:
+            row[3] = "1"
+    elif kind == "nan_target":
+        rows[7][3] = ""
+    lines = ["alpha,beta,gamma,label", *(",".join(row) for row in rows)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def csv_args(kind: str, target: str = "label") -> list[str]:
+    return ["dataset=csv", f"dataset.path={{csv:{kind}}}", f"dataset.target={target}"]
+
+
+AESWEEP, HYDRA = "aesweep", "hydra"
+MESSAGE_BUG = pytest.mark.xfail(strict=True, reason=(
+    "BUG: data.check_target reports 'dataset=<file stem>' for a CSV, which is neither the "
+    "key (dataset.target) nor the file (dataset.path)"))
+
+# (overrides, who reports it, regexes the error must match)
+CASES = {
+    "epochs-type": (["trainer.epochs=abc"], HYDRA, [r"trainer\.epochs", "abc"]),
+    "bottleneck-0": (["architecture.bottleneck=0"], AESWEEP,
+                     [r"^aesweep: error: architecture\.bottleneck:", ">= ?1"]),
+    "epochs-0": (["trainer.epochs=0"], AESWEEP, [r"^aesweep: error: trainer\.epochs:", ">= ?1"]),
+    "batch-0": (["trainer.batch_size=0"], AESWEEP,
+                [r"^aesweep: error: trainer\.batch_size:", ">= ?1"]),
+    "test-size-1.5": (["split.test_size=1.5"], AESWEEP,
+                      [r"^aesweep: error: split\.test_size:", r"\(0, 1\)|< ?1"]),
+    "val-size-negative": (["split.val_size=-0.1"], AESWEEP,
+                          [r"^aesweep: error: split\.val_size:", ">= ?0"]),
+    "sizes-sum-to-1": (["split.test_size=0.6", "split.val_size=0.4"], AESWEEP,
+                       [r"^aesweep: error: split\.(test|val)_size", r"split\.test_size",
+                        r"split\.val_size", "< ?1"]),
+    "learning-rate-0": (["optimizer.learning_rate=0"], AESWEEP,
+                        [r"^aesweep: error: optimizer\.learning_rate:", "> ?0"]),
+    "unknown-dataset": (["dataset=nope"], HYDRA, ["dataset/nope", *DATASETS]),
+    "unknown-scaler": (["preprocessing.scaler=robust"], HYDRA,
+                       [r"preprocessing\.scaler", "robust", "standard", "minmax", "none"]),
+    "too-many-informative": (["dataset.n_informative=30", "dataset.n_features=20"], AESWEEP,
+                             [r"^aesweep: error: dataset\.n_(informative|features)", "20"]),
+    "classifier-on-regression": (["dataset=diabetes", "downstream=svc"], AESWEEP,
+                                 [r"^aesweep: error: downstream", "svc", "regression",
+                                  *REGRESSORS]),
+    "bad-downstream-param": (["+downstream.params.C=-1"], AESWEEP,
+                             [r"^aesweep: error: downstream\.params", r"\bC\b"]),
+    "csv-missing-file": (csv_args("missing"), AESWEEP,
+                         [r"^aesweep: error: dataset\.path", "{csv:missing}", "not found"]),
+    "csv-empty": (csv_args("empty"), AESWEEP, [r"^aesweep: error: ", "{csv:empty}", "empty"]),
+    "csv-header-only": (csv_args("header_only"), AESWEEP,
+                        [r"^aesweep: error: ", "{csv:header_only}", "no rows"]),
+    "csv-no-target-column": (csv_args("good", target="nope"), AESWEEP,
+                             [r"^aesweep: error: dataset\.target", "nope",
+                              "alpha, beta, gamma, label"]),
+    "csv-text-feature": (csv_args("text_feature"), AESWEEP,
+                         [r"^aesweep: error: ", "{csv:text_feature}", "numeric", "beta"]),
+    "csv-nan": (csv_args("nan_feature"), AESWEEP,
+                [r"^aesweep: error: ", "{csv:nan_feature}", "NaN", "beta"]),
+    "csv-inf": (csv_args("inf_feature"), AESWEEP,
+                [r"^aesweep: error: ", "{csv:inf_feature}", "infinite", "gamma"]),
+    "csv-nan-target": (csv_args("nan_target"), AESWEEP,
+                       [r"^aesweep: error: dataset\.target", "missing"]),
+    "csv-single-class": (csv_args("single_class"), AESWEEP,
+                         [r"^aesweep: error: ", "single class",
+                          r"dataset\.target|{csv:single_class}"]),
+    "csv-without-path": (["dataset=csv"], AESWEEP,
+                         [r"^aesweep: error: dataset\.path", "required"]),
+    "csv-without-target": (["dataset=csv", "dataset.path={csv:good}"], AESWEEP,
+                           [r"^aesweep: error: dataset\.target", "required"]),
+}
+MARKS = {"csv-single-class": [MESSAGE_BUG]}
+
+
+def fill(text: str, directory: Path, literal: bool) -> str:
+    """Replace ``{csv:KIND}`` with the path of that CSV (regex-escaped in patterns)."""
+    def path(match: re.Match[str]) -> str:
+        file = str(write_csv(directory, match.group(1)))
+        return re.escape(file) if literal else file
+
+    return re.sub(r"\{csv:(\w+)\}", path, text)
+
+
+@pytest.mark.parametrize(("overrides", "reporter", "patterns"), [
+    pytest.param(*case, id=name, marks=MARKS.get(name, [])) for name, case in CASES.items()])
+def test_bad_input_is_a_short_error(cli_root, overrides, reporter, patterns):
+    data = cli_root / "data"
+    data.mkdir()
+    args = [fill(o, data, literal=False) for o in overrides]
+    result = run_cli([*store_args(cli_root), *args], cwd=cli_root, timeout=300)
+
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output, describe(result)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines, describe(result)
+    if reporter == AESWEEP:
+        assert result.returncode == 2, describe(result)
+        errors = [line for line in lines if line.startswith("aesweep: error:")]
+        assert len(errors) == 1 and errors[0] == lines[-1], describe(result)
+        message = errors[0]
+    else:  # Hydra's own short report: a few lines, then the HYDRA_FULL_ERROR hint
+        assert result.returncode == 1, describe(result)
+        assert "HYDRA_FULL_ERROR=1" in lines[-1], describe(result)
+        message = "\n".join(lines)
+    for pattern in patterns:
+        assert re.search(fill(pattern, data, literal=True), message, re.MULTILINE), (
+            f"{pattern!r} not in the error\n{describe(result)}")
+    assert "RUNNING" not in run_statuses(cli_root / "mlflow.db")
+    assert set(run_statuses(cli_root / "mlflow.db")) <= {"FINISHED", "FAILED"}
+
+
+def test_hydra_full_error_shows_the_traceback(cli_root):
+    result = run_cli([*store_args(cli_root), "trainer.epochs=0"], cwd=cli_root,
+                     env={"HYDRA_FULL_ERROR": "1"}, timeout=300)
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr, describe(result)
+    assert "trainer.epochs" in result.stderr
+    assert "RUNNING" not in run_statuses(cli_root / "mlflow.db")
+
+
+def test_a_type_error_without_full_error_has_no_traceback_but_with_it_does(cli_root):
+    quiet = run_cli([*store_args(cli_root), "trainer.batch_size=big"], cwd=cli_root)
+    loud = run_cli([*store_args(cli_root), "trainer.batch_size=big"], cwd=cli_root,
+                   env={"HYDRA_FULL_ERROR": "1"})
+    assert quiet.returncode != 0 and loud.returncode != 0
+    assert "Traceback" not in quiet.stderr, describe(quiet)
+    assert "Traceback" in loud.stderr, describe(loud)
+    assert "trainer.batch_size" in quiet.stderr and "trainer.batch_size" in loud.stderr
