@@ -156,13 +156,3 @@ def test_hydra_full_error_shows_the_traceback(cli_root):
     assert "Traceback" in result.stderr, describe(result)
     assert "trainer.epochs" in result.stderr
     assert "RUNNING" not in run_statuses(cli_root / "mlflow.db")
-
-
-def test_a_type_error_without_full_error_has_no_traceback_but_with_it_does(cli_root):
-    quiet = run_cli([*store_args(cli_root), "trainer.batch_size=big"], cwd=cli_root)
-    loud = run_cli([*store_args(cli_root), "trainer.batch_size=big"], cwd=cli_root,
-                   env={"HYDRA_FULL_ERROR": "1"})
-    assert quiet.returncode != 0 and loud.returncode != 0
-    assert "Traceback" not in quiet.stderr, describe(quiet)
-    assert "Traceback" in loud.stderr, describe(loud)
-    assert "trainer.batch_size" in quiet.stderr and "trainer.batch_size" in loud.stderr

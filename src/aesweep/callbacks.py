@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import atexit
-import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -13,7 +13,6 @@ from omegaconf import DictConfig, open_dict, read_write
 
 from aesweep.errors import AesweepError
 
-log = logging.getLogger("aesweep")
 _OPEN_SWEEPS: list[TrackingCallback] = []
 
 
@@ -70,12 +69,11 @@ class TrackingCallback(Callback):
         from aesweep.summary import sweep_table
 
         assert self._parent is not None and self._uri is not None
-        print(sweep_table(config.tracking, self._parent), flush=True)
+        print(sweep_table(self._uri, self._parent), flush=True)
         failed = tracking.failed_children(self._uri, self._parent)
-        try:
-            print(sweep_report(self._uri, config.tracking.experiment, self._parent), flush=True)
-        except AesweepError as error:
-            log.warning("no sweep report: %s", error)
+        report_dir = Path(config.hydra.sweep.dir, "report")
+        print(sweep_report(self._uri, config.tracking.experiment, self._parent, report_dir),
+              flush=True)
         if failed:
             print(f"aesweep: {len(failed)} job(s) failed:", file=sys.stderr)
             for name, error in failed:

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -28,6 +27,7 @@ from aesweep.errors import AesweepError
 from aesweep.stats import LOWER_IS_BETTER, t_interval
 
 ROLE_TAG, SWEEP_ID_TAG = "aesweep.role", "aesweep.sweep_id"
+REUSED_PREFIX = "aesweep.reused."  # on a parent: a job skipped in favour of an earlier run
 BOTTLENECK, EPOCHS = "architecture.bottleneck", "trainer.epochs"
 SEED_PARAMS = frozenset({"seed", "split.random_state"})  # vary within a cell
 CONTROLS = {"raw": "raw", "pca": "PCA", "random": "random"}
@@ -104,6 +104,18 @@ def _find_sweep(client: MlflowClient, experiment_id: str, name: str, sweep: str)
     return run
 
 
+def sweep_members(client: MlflowClient, parent: Run) -> list[Run]:
+    """A sweep's job runs: its children, plus the earlier FINISHED runs it reused instead
+    of re-running their configs (parent tags ``aesweep.reused.<job>``)."""
+    sweep_id = parent.info.run_id
+    runs = [run for run in _search(client, parent.info.experiment_id,
+                                   f"tags.`{SWEEP_ID_TAG}` = '{sweep_id}'")
+            if run.info.run_id != sweep_id]
+    seen = {run.info.run_id for run in runs}
+    reused = sorted(v for k, v in parent.data.tags.items() if k.startswith(REUSED_PREFIX))
+    return runs + [client.get_run(run_id) for run_id in reused if run_id not in seen]
+
+
 def _runs_frame(runs: list[Run], metric: str) -> pd.DataFrame:
     """One row per run: status, params (as logged), feature sets' ``metric`` and the
     per-run deltas, signed so that positive means the encoder is better."""
@@ -168,9 +180,7 @@ def build_report(client_or_uri: MlflowClient | str, experiment_name: str = "aesw
         raise ReportError(f"no experiment {experiment_name!r} in the tracking store")
     parent = _find_sweep(client, experiment.experiment_id, experiment_name, sweep)
     sweep_id = parent.info.run_id
-    children = [run for run in _search(client, experiment.experiment_id,
-                                       f"tags.`{SWEEP_ID_TAG}` = '{sweep_id}'")
-                if run.info.run_id != sweep_id]
+    children = sweep_members(client, parent)
     statuses = pd.Series([r.info.status for r in children]).value_counts().to_dict()
     finished = [run for run in children if run.info.status == "FINISHED"]
     if not finished:
@@ -198,7 +208,7 @@ def build_report(client_or_uri: MlflowClient | str, experiment_name: str = "aesw
 # --- text ----------------------------------------------------------------------------------
 
 
-def _decimals(values: pd.Series) -> int:
+def decimals(values: pd.Series) -> int:
     """Decimals showing 3 significant digits of the largest value."""
     top = np.nanmax(np.abs(values.to_numpy(dtype=float))) if len(values) else np.nan
     return 3 if not np.isfinite(top) or top == 0 else max(0, min(6, 2 - math.floor(
@@ -209,7 +219,7 @@ def _num(x: float, d: int, signed: bool = False) -> str:
     return "n/a" if not np.isfinite(x) else f"{x:{'+' if signed else ''}.{d}f}".replace("-", MINUS)
 
 
-def _pm(mean: float, hw: float, d: int, signed: bool = False) -> str:
+def plus_minus(mean: float, hw: float, d: int, signed: bool = False) -> str:
     return _num(mean, d, signed) + (f" ± {_num(hw, d)}" if np.isfinite(hw) else "")
 
 
@@ -217,14 +227,14 @@ def _delta(cell: pd.Series, control: str, d: int) -> str:
     """Δ ± t half-width over seeds; for one seed, [the job's paired bootstrap CI]."""
     q = f"delta_vs_{control}"
     if cell.seeds > 1 or not np.isfinite(cell[f"{q}_low"]):
-        return _pm(cell[q], cell[f"{q}_ci"], d, signed=True)
+        return plus_minus(cell[q], cell[f"{q}_ci"], d, signed=True)
     low, high = (_num(cell[f"{q}_{end}"], d, signed=True) for end in ("low", "high"))
     return f"{_num(cell[q], d, signed=True)} [{low}, {high}]"
 
 
 def verdict(report: Report) -> str:
     """One plain sentence naming the best cell and how it fares against each control."""
-    cells, d = report.cells, _decimals(report.cells.encoded)
+    cells, d = report.cells, decimals(report.cells.encoded)
     best = cells.loc[(report.sign * cells.encoded).idxmax()]
     names = {"raw": "raw", "pca": f"PCA-{best.pca_k}", "random": "an untrained encoder"}
     beats, fails = [], []
@@ -242,7 +252,7 @@ def verdict(report: Report) -> str:
             fails.append(f"{name} ({_delta(best, control, d)}{', ' + noise if noise else ''})")
     where = ", ".join([f"bottleneck {best.bottleneck}", f"{best.epochs} epochs",
                        *(f"{p}={best[p]}" for p in report.extra)])
-    text = f"best: {where}, encoded {_pm(best.encoded, best.encoded_ci, d)}"
+    text = f"best: {where}, encoded {plus_minus(best.encoded, best.encoded_ci, d)}"
     if beats:
         text += "; " + ", ".join(beats)
     if fails:
@@ -254,14 +264,15 @@ def verdict(report: Report) -> str:
 
 def _table(report: Report) -> pd.DataFrame:
     """The cells as display strings."""
-    cells, d = report.cells, _decimals(report.cells.encoded)
-    dr = _decimals(cells.recon_mse_test)
+    cells, d = report.cells, decimals(report.cells.encoded)
+    dr = decimals(cells.recon_mse_test)
     table = cells[["bottleneck", "epochs", *report.extra, "seeds"]].astype(str)
-    table["recon_mse_test"] = [_pm(m, h, dr) for m, h in zip(cells.recon_mse_test,
+    table["recon_mse_test"] = [plus_minus(m, h, dr) for m, h in zip(cells.recon_mse_test,
                                                               cells.recon_mse_test_ci, strict=True)]
     for q, title in (("encoded", "encoded"), *CONTROLS.items()):
         if cells[q].notna().any():
-            table[title] = [_pm(m, h, d) for m, h in zip(cells[q], cells[f"{q}_ci"], strict=True)]
+            table[title] = [plus_minus(m, h, d)
+                            for m, h in zip(cells[q], cells[f"{q}_ci"], strict=True)]
     for control in ("raw", "pca"):
         if cells[control].notna().any():
             table[f"Δ vs {CONTROLS[control]}"] = [_delta(c, control, d)
@@ -306,96 +317,6 @@ def format_markdown(report: Report) -> str:
         "![reconstruction MSE vs bottleneck](recon_mse_vs_bottleneck.png)", ""])
 
 
-# --- plots ---------------------------------------------------------------------------------
-
-
-def _parts(frame: pd.DataFrame, by: list[str]) -> list[tuple[str, pd.DataFrame]]:
-    """``frame`` split by the ``by`` columns, each part with a label (one part if none)."""
-    if not by:
-        return [("", frame)]
-    return [(", ".join(f"{p}={v}" for p, v in zip(by, key, strict=True)), part)
-            for key, part in frame.groupby(by, sort=True)]
-
-
-def _over_seeds(runs: pd.DataFrame, column: str, by: list[str]) -> pd.DataFrame:
-    """Mean and t half-width (``ci``) of ``column`` over seeds, by ``by``. Controls do not
-    depend on epochs: a seed's runs are averaged first, so each seed counts once."""
-    per_seed = runs.groupby([*by, "seed"])[column].mean().dropna().reset_index()
-    rows = [(*np.atleast_1d(key)[:len(by)], *t_interval(part[column]))
-            for key, part in per_seed.groupby(by or (lambda _: 0))]
-    return pd.DataFrame(rows, columns=[*by, "mean", "ci"])
-
-
-def _errorbar(ax, x: pd.Series, mean: pd.Series, ci: pd.Series, shift: float, **style) -> None:
-    """Error bars, dodged by ``shift`` (in log2 units) so overlapping bars stay readable."""
-    ax.errorbar(np.asarray(x, dtype=float) * 2 ** shift, mean, yerr=ci.fillna(0), capsize=3,
-                markersize=5, **style)
-
-
-def _finish(ax, report: Report, ylabel: str, title: str) -> None:
-    ax.set_xscale("log", base=2)
-    ticks = sorted(report.cells.bottleneck.unique())
-    ax.set_xticks(ticks, labels=[str(t) for t in ticks])
-    ax.minorticks_off()
-    ax.set_xlabel("bottleneck size (log\u2082 scale)")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
-
-
-def _encoder_lines(ax, report: Report, column: str, what: str) -> None:
-    """``column`` (mean ± CI) vs bottleneck, one line per epochs value (and extra params)."""
-    parts = _parts(report.cells, report.extra)
-    n_lines = sum(part.epochs.nunique() for _, part in parts)
-    shifts = iter(np.linspace(-0.05, 0.05, n_lines) if n_lines > 1 else [0.0])
-    for g, (label, part) in enumerate(parts):
-        for i, (epochs, line) in enumerate(part.groupby("epochs")):
-            _errorbar(ax, line.bottleneck, line[column], line[f"{column}_ci"], next(shifts),
-                      marker="oDvP^<>"[i % 7], color=f"C{g if report.extra else i}",
-                      label=f"{what}{epochs} epochs{', ' + label if label else ''}")
-
-
-def metric_figure(report: Report) -> Figure:
-    """The main metric vs bottleneck: one line per epochs value (mean ± 95% CI over seeds),
-    dashed PCA and untrained-encoder lines, and a band (mean ± CI) for raw features."""
-    fig = Figure(figsize=(9.5, 5), layout="constrained")
-    ax = fig.add_subplot()
-    _encoder_lines(ax, report, "encoded", "autoencoder, ")
-    runs = report.runs.assign(bottleneck=pd.to_numeric(report.runs[BOTTLENECK]))
-    d = _decimals(report.cells.encoded)
-    for g, (label, part) in enumerate(_parts(runs, report.extra)):
-        suffix = f", {label}" if label else ""
-        for control, name, style, color, shift in (
-                ("pca", "PCA, k = bottleneck", "s--", "black", 0.02),
-                ("random", "untrained encoder", "^:", "tab:brown", -0.02)):
-            line = _over_seeds(part, control, ["bottleneck"])
-            if len(line):
-                _errorbar(ax, line.bottleneck, line["mean"], line.ci, shift, fmt=style,
-                          color=f"C{g}" if report.extra else color, label=name + suffix)
-        raw = _over_seeds(part, "raw", []).iloc[0]
-        hw = raw.ci if np.isfinite(raw.ci) else 0.0
-        color = f"C{g}" if report.extra else "0.4"
-        ax.axhline(raw["mean"], color=color, linewidth=1)
-        ax.axhspan(raw["mean"] - hw, raw["mean"] + hw, color=color, alpha=0.15, linewidth=0,
-                   label=f"raw features{suffix}: {_pm(raw['mean'], raw.ci, d)}")
-    better = "lower" if report.sign < 0 else "higher"
-    _finish(ax, report, f"test {report.metric} ({better} is better)",
-            f"{report.dataset}: {report.metric} vs bottleneck (mean ± 95% CI over seeds)")
-    return fig
-
-
-def recon_figure(report: Report) -> Figure:
-    """Test reconstruction MSE vs bottleneck, one line per epochs value (mean ± 95% CI)."""
-    fig = Figure(figsize=(9.5, 5), layout="constrained")
-    ax = fig.add_subplot()
-    _encoder_lines(ax, report, "recon_mse_test", "")
-    _finish(ax, report, "test reconstruction MSE (scaled features)",
-            f"{report.dataset}: autoencoder reconstruction error vs bottleneck "
-            "(mean ± 95% CI over seeds)")
-    return fig
-
-
 # --- files, MLflow, command line -----------------------------------------------------------
 
 
@@ -404,6 +325,8 @@ def write_report(report: Report, out_dir: str | Path) -> list[Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / name for name in FILES]
+    from aesweep.report_plots import metric_figure, recon_figure
+
     paths[0].write_text(format_markdown(report), encoding="utf-8")
     report.cells.to_csv(paths[1], index=False)
     metric_figure(report).savefig(paths[2], dpi=120)
@@ -434,11 +357,13 @@ def _run(uri: str, experiment: str, sweep: str, metric: str | None,
             f"report: {out_dir}/ (logged to run {report.sweep_id} under report/)")
 
 
-def sweep_report(tracking_uri: str, experiment: str, parent_run_id: str) -> str:
-    """Build, write (to ``outputs/reports/<id>``) and log a sweep's report; return the text
-    to print, or a one-line ``aesweep-report: error: ...`` when it cannot be built."""
+def sweep_report(tracking_uri: str, experiment: str, parent_run_id: str,
+                 out_dir: str | Path | None = None) -> str:
+    """Build, write (to ``out_dir``, default ``outputs/reports/<id>``) and log a sweep's
+    report; return the text to print, or a one-line ``aesweep-report: error: ...`` when it
+    cannot be built."""
     try:
-        return _run(tracking_uri, experiment, parent_run_id, None, None)
+        return _run(tracking_uri, experiment, parent_run_id, None, out_dir)
     except (AesweepError, MlflowException) as error:
         return f"aesweep-report: error: {str(error).splitlines()[0]}"
 
