@@ -82,6 +82,13 @@ def run(cfg: DictConfig) -> float | None:
     # Imported only once the input is known good: TensorFlow and MLflow are slow to load.
     from aesweep import resume, tracking
 
+    try:
+        tracking.ensure_experiment(cfg.tracking)  # before TensorFlow: fail fast
+    except AesweepError as error:
+        if not multirun:
+            exit_with(error)
+        log.error("job failed: %s", error)
+        return None
     parent = cfg.tracking.parent_run_id
     only = tracking.swept_keys(cfg.tracking.uri, parent) if parent else None
     name = tracking.run_name(overrides, only)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -46,8 +47,13 @@ class TrackingCallback(Callback):
         self._parent: str | None = None
         self._uri: str | None = None
 
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        check_writable(config.hydra.run.dir, "hydra.run.dir")
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from aesweep import tracking
+
+        check_writable(config.hydra.sweep.dir, "hydra.sweep.dir")
 
         # Jobs may run in parallel processes: create tables, experiment and parent here.
         grid = sweep_params(config)
@@ -91,3 +97,15 @@ class TrackingCallback(Callback):
         tracking.end_run(self._uri, self._parent, status)
         self._parent = None
         _OPEN_SWEEPS.remove(self)
+
+
+def check_writable(directory: str, key: str) -> None:
+    """Exit with one line if ``directory`` cannot be created: Hydra would otherwise fail
+    with a traceback when it makes the job's output directory."""
+    path = Path(directory).absolute()
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        what = "is not a directory" if not existing.is_dir() else "is not writable"
+        print(f"aesweep: error: {key}={directory}: {existing} {what}", file=sys.stderr,
+              flush=True)
+        sys.exit(2)

@@ -30,6 +30,7 @@ PRIVATE_KEYS = frozenset({"tracking.uri", "tracking.parent_run_id"})
 ROLE_TAG = "aesweep.role"  # "sweep" on a multirun's parent run
 SWEEP_ID_TAG = "aesweep.sweep_id"  # the parent's run id, on the parent and every child
 PARENT_TAG = "mlflow.parentRunId"  # what the MLflow UI nests runs by
+ENV_MASK = "<from environment>"  # logged instead of any value read from the environment
 # On a parent: job N of this sweep was skipped, its config already FINISHED as this run.
 REUSED_TAG_PREFIX = "aesweep.reused."
 
@@ -55,6 +56,8 @@ def ensure_experiment(tracking: DictConfig) -> str:
         if not os.access(db.parent, os.W_OK):
             raise ConfigError("tracking.uri", f"{db.parent} is not writable")
         artifact_location = artifact_location or (db.parent / "mlartifacts").as_uri()
+    if uri.startswith(("http://", "https://")):
+        probe_server(uri)
     mlflow.set_tracking_uri(uri)
     client = MlflowClient(uri)
     try:
@@ -68,6 +71,19 @@ def ensure_experiment(tracking: DictConfig) -> str:
                           f"cannot use the tracking store: {reason}") from None
 
 
+def probe_server(uri: str, timeout: float = 10.0) -> None:
+    """Fail fast on an unreachable server: MLflow's own retries take minutes to give up.
+    Any HTTP answer counts as reachable; MLflow reports what is wrong beyond that."""
+    import requests
+
+    try:
+        requests.get(f"{uri.rstrip('/')}/health", timeout=timeout)
+    except requests.RequestException as exc:
+        raise ConfigError(f"tracking.uri={redact(uri)}",
+                          f"cannot reach the tracking server within {timeout:g} s "
+                          f"({type(exc).__name__}); start it or fix the URI") from None
+
+
 def redact(uri: str) -> str:
     """The URI without any password in it, fit for messages."""
     parts = urlsplit(uri)
@@ -78,13 +94,35 @@ def redact(uri: str) -> str:
 
 
 def loggable_config(cfg: DictConfig) -> dict[str, Any]:
-    """The resolved config without private keys."""
+    """The resolved config without private keys, and with every value that comes from an
+    environment variable (``${oc.env:...}``, directly or through other keys) masked."""
     container = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     assert isinstance(container, dict)
     for key in PRIVATE_KEYS:
         group, leaf = key.split(".")
         container.get(group, {}).pop(leaf, None)
+    for key in env_keys(cfg):
+        *path, leaf = key.split(".")
+        node: Any = container
+        for part in path:
+            node = node.get(part, {}) if isinstance(node, dict) else {}
+        if isinstance(node, dict) and leaf in node:
+            node[leaf] = ENV_MASK
     return container
+
+
+def env_keys(cfg: DictConfig) -> set[str]:
+    """Dotted keys whose value is read from the environment, directly or by interpolation."""
+    raw = flatten(OmegaConf.to_container(cfg, resolve=False))
+    texts = {key: value for key, value in raw.items() if isinstance(value, str)}
+    private = {key for key, text in texts.items() if "oc.env:" in text or "${env:" in text}
+    grew = True
+    while grew:  # keys that interpolate a private key are private too
+        extra = {key for key, text in texts.items()
+                 if key not in private and any("${" + p in text for p in private)}
+        private |= extra
+        grew = bool(extra)
+    return private
 
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
