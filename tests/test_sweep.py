@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import TINY, run_cli, store_args, store_uri
+from helpers import TINY, run_cli, store_args, store_uri
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("sweep")]
 
