@@ -6,6 +6,18 @@ from pathlib import Path
 
 import pytest
 
+# Re-exported for modules that import these helpers from ``conftest`` (test_sweep.py does).
+from helpers import (  # noqa: F401
+    TINY,
+    aesweep_command,
+    compose_config,
+    describe,
+    run_cli,
+    run_statuses,
+    store_args,
+    store_uri,
+)
+
 
 @pytest.fixture
 def cli_root(tmp_path: Path) -> Path:

@@ -18,7 +18,11 @@ import yaml
 
 from helpers import TINY, describe, run_cli, store_args, store_uri
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cli_single")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.xdist_group("cli_single"),
+    pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning"),
+]
 
 BOTTLENECK, EPOCHS, SEED = 4, 2, 1
 N_SAMPLES, N_FEATURES = 300, 20
@@ -30,7 +34,6 @@ CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
 
 @pytest.fixture(scope="module")
 def job(tmp_path_factory):
-    import mlflow
     from mlflow.tracking import MlflowClient
 
     root = tmp_path_factory.mktemp("single")
@@ -41,7 +44,6 @@ def job(tmp_path_factory):
     experiment = client.get_experiment_by_name("aesweep")
     assert experiment is not None, "no experiment named 'aesweep' in the store"
     runs = client.search_runs([experiment.experiment_id])
-    mlflow.set_tracking_uri(uri)
     return SimpleNamespace(root=root, result=result, uri=uri, client=client,
                            experiment=experiment, runs=runs, run=runs[0] if runs else None)
 
@@ -160,13 +162,17 @@ def test_logged_encoder_outputs_bottleneck_columns(job):
 
     models = job.client.search_logged_models(experiment_ids=[job.experiment.experiment_id])
     model_uri = f"models:/{models[0].model_id}"
-    mlflow.set_tracking_uri(job.uri)
-    info = get_model_info(model_uri)
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(job.uri)  # models:/ URIs resolve through the tracking store
+    try:
+        info = get_model_info(model_uri)
+        model = mlflow.pyfunc.load_model(model_uri)
+    finally:
+        mlflow.set_tracking_uri(previous)
     assert info.flavors.keys() >= {"keras", "python_function"}
     assert info.signature is not None
     assert tuple(info.signature.inputs.inputs[0].shape) == (-1, N_FEATURES)
     assert tuple(info.signature.outputs.inputs[0].shape) == (-1, BOTTLENECK)
-    model = mlflow.pyfunc.load_model(model_uri)
     rows = np.random.default_rng(0).normal(size=(3, N_FEATURES)).astype(np.float32)
     assert np.asarray(model.predict(rows)).shape == (3, BOTTLENECK)
 

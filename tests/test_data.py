@@ -131,7 +131,7 @@ def test_composed_job_split_matches_sklearn_and_follows_seed():
     X, y = skdatasets.make_classification(
         n_samples=300, n_features=20, n_informative=5, n_redundant=5, random_state=0)
     np.testing.assert_array_equal(job.dataset.X, X.astype(np.float32))
-    X_rest, X_test, y_rest, y_test = train_test_split(
+    X_rest, X_test, _, y_test = train_test_split(
         X.astype(np.float32), y, test_size=0.25, random_state=7, stratify=y)
     np.testing.assert_array_equal(job.splits.X_test, X_test)
     np.testing.assert_array_equal(job.splits.y_test, y_test)
@@ -283,7 +283,7 @@ def test_bad_csv_is_a_data_error_naming_the_file(tmp_path, kind, names):
 
 
 def test_missing_csv_and_missing_target_column(tmp_path):
-    with pytest.raises(DataError, match="dataset.path=.*nowhere.csv"):
+    with pytest.raises(DataError, match=r"dataset\.path=.*nowhere\.csv"):
         load_csv(str(tmp_path / "nowhere.csv"), "label")
     with pytest.raises(DataError, match=r"dataset\.target=nope.*a, b, c, label"):
         load_csv(str(write_csv(tmp_path / "ok.csv")), "nope")

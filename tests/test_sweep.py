@@ -29,7 +29,7 @@ def _runs(root: Path) -> tuple[MlflowClient, list]:
 
 
 def test_one_parent_with_four_finished_children(sweep: tuple[Path, str]) -> None:
-    client, runs = _runs(sweep[0])
+    _, runs = _runs(sweep[0])
     parents = [r for r in runs if r.data.tags.get("aesweep.role") == "sweep"]
     assert len(parents) == 1
     parent = parents[0]
