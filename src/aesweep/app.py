@@ -90,8 +90,8 @@ def run(cfg: DictConfig) -> float | None:
         log.error("job failed: %s", error)
         return None
     parent = cfg.tracking.parent_run_id
-    only = tracking.swept_keys(cfg.tracking.uri, parent) if parent else None
-    name = tracking.run_name(overrides, only)
+    grid = tracking.sweep_grid(cfg.tracking.uri, parent) if parent else {}
+    name = tracking.run_name(overrides, list(grid) if parent else None)
     tags = {resume.HASH_TAG: config_hash(cfg), **resume.owner_tags()}
     if multirun:
         tags["aesweep.job_num"] = str(hydra_cfg.job.num)
@@ -111,6 +111,11 @@ def run(cfg: DictConfig) -> float | None:
             log.info("skip %s: already %s as run %s (sweep.skip_finished=false re-runs it)",
                      name, state, done)
             return tracking.reuse_run(cfg, done, hydra_cfg.job.num, job.metric)
+
+    job.checkpoint_dir = tracking.checkpoint_dir(cfg.tracking, cfg.trainer.checkpoint_dir)
+    if cfg.evaluation.cache_controls:
+        job.cache_dir = str(Path(job.checkpoint_dir).parent / "cache")
+    job.checkpoint_epochs = tuple(int(e) for e in grid.get("trainer.epochs", ()))
 
     import keras
 

@@ -155,6 +155,10 @@ class OptimizerConfig:
 class TrainerConfig:
     epochs: int = 10
     batch_size: int = 64
+    # Resume from the checkpoint of the same config at the most epochs <= trainer.epochs.
+    reuse_checkpoints: bool = True
+    # null: checkpoints/ beside a local SQLite store, else outputs/checkpoints.
+    checkpoint_dir: str | None = None
 
 
 @dataclass
@@ -171,6 +175,8 @@ class EvaluationConfig:
     metric: str | None = None
     # Resamples of the paired bootstrap CI of encoded vs each control; 0 skips it.
     bootstrap_resamples: int = 1000
+    # Fit each control once per sweep: cached on disk, keyed by a hash of its inputs.
+    cache_controls: bool = True
 
 
 @dataclass
@@ -227,14 +233,22 @@ def register_configs() -> None:
 
 
 # Settings that change where or whether a job runs, not what it computes.
-NOT_HASHED = ("tracking", "sweep")
+NOT_HASHED = ("tracking", "sweep", "trainer.reuse_checkpoints", "trainer.checkpoint_dir",
+              "evaluation.cache_controls")
 
 
 def config_hash(cfg: DictConfig) -> str:
     """A stable hash of what a job computes: the resolved config without ``NOT_HASHED``."""
     container = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     assert isinstance(container, dict)
-    payload = {k: v for k, v in container.items() if k not in NOT_HASHED and k != "hydra"}
+    container.pop("hydra", None)
+    for key in NOT_HASHED:
+        *parents, leaf = key.split(".")
+        node = container
+        for part in parents:
+            node = node.get(part, {})
+        node.pop(leaf, None)
+    payload = container
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode())
     return digest.hexdigest()[:16]
 

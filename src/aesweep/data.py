@@ -5,6 +5,8 @@ Everything here is pure: arrays in, arrays out. Features are float32 end to end.
 
 from __future__ import annotations
 
+import functools
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,7 +57,20 @@ class Splits:
 
 
 def load_dataset(cfg: DictConfig) -> Dataset:
-    """Build the dataset the ``dataset`` config group describes."""
+    """Build the dataset the ``dataset`` config group describes.
+
+    A multirun's jobs share one process: each distinct dataset is built once in it.
+    """
+    spec = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    if cfg.name == "csv":  # a file edited between jobs is read again
+        file = Path(str(cfg.path)).expanduser()
+        spec["mtime"] = file.stat().st_mtime_ns if file.is_file() else None
+    return _load_dataset(json.dumps(spec, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=4)
+def _load_dataset(spec: str) -> Dataset:
+    cfg = OmegaConf.create(json.loads(spec))
     name = cfg.name
     if name == "synthetic_classification":
         kwargs = _generator_kwargs(cfg)
@@ -67,19 +82,19 @@ def load_dataset(cfg: DictConfig) -> Dataset:
         return _dataset(name, "regression", X, y, source=_describe(name, kwargs))
     if name in BUNDLED_LOADERS:
         bunch = BUNDLED_LOADERS[name]()
-        return _dataset(name, cfg.task.value, bunch.data, bunch.target,
+        return _dataset(name, cfg.task, bunch.data, bunch.target,
                         feature_names=[str(f) for f in bunch.feature_names],
                         source=f"sklearn.datasets.load_{name}")
     if name == "csv":
-        return load_csv(cfg.path, cfg.target, cfg.task.value)
+        return load_csv(cfg.path, cfg.target, cfg.task)
     raise ConfigError("dataset.name", f"unknown dataset {name!r}")
 
 
 def _generator_kwargs(cfg: DictConfig) -> dict[str, Any]:
     kwargs = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(kwargs, dict)
-    for key in ("name", "task"):
-        kwargs.pop(key)
+    for key in ("name", "task", "mtime"):
+        kwargs.pop(key, None)
     return kwargs
 
 

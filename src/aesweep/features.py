@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import joblib
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -43,6 +44,13 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         Seeds Python, NumPy and Keras before building the model.
     verbose : int, default=0
         Passed to ``keras.Model.fit``.
+    checkpoint_dir : str or None, default=None
+        Where to keep training checkpoints, keyed by a hash of every other parameter and
+        the data. ``fit`` resumes from the checkpoint with the most epochs <= ``epochs``
+        and saves one at ``epochs``. None: no checkpoints.
+    checkpoint_epochs : sequence of int, default=()
+        Further epoch counts to checkpoint on the way (e.g. the other epoch counts of a
+        sweep, so that shorter runs reuse this one's training).
 
     Attributes
     ----------
@@ -51,7 +59,9 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     autoencoder_ : keras.Model
         Input -> reconstruction, shape ``(n, n_features_in_) -> (n, n_features_in_)``.
     history_ : dict of str to list of float
-        Per-epoch ``loss`` and, with ``validation_data``, ``val_loss``.
+        Per-epoch ``loss`` and, with ``validation_data``, ``val_loss``, from epoch 1.
+    resumed_from_epochs_ : int or None
+        The checkpoint's epoch count that training resumed from, if any.
     n_features_in_ : int
     """
 
@@ -68,6 +78,8 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         batch_size: int = 64,
         random_state: int | None = None,
         verbose: int = 0,
+        checkpoint_dir: str | None = None,
+        checkpoint_epochs: Sequence[int] = (),
     ) -> None:
         self.bottleneck = bottleneck
         self.hidden_units = hidden_units
@@ -80,6 +92,8 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         self.batch_size = batch_size
         self.random_state = random_state
         self.verbose = verbose
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_epochs = checkpoint_epochs
 
     def fit(self, X: Any, y: Any = None, validation_data: Any = None) -> AutoencoderFeatures:
         """Train the autoencoder on ``X`` of shape (n_samples, n_features).
@@ -89,28 +103,48 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         """
         import keras
 
-        from aesweep.model import build_autoencoder, build_optimizer
+        from aesweep.model import build_autoencoder, build_optimizer, crop_encoder
+        from aesweep.training import Checkpoints, train
 
         X = validate_data(self, X, dtype=np.float32)
-        if self.random_state is not None:
-            keras.utils.set_random_seed(self.random_state)
-        self.autoencoder_, self.encoder_ = build_autoencoder(
-            self.n_features_in_, self.bottleneck, self.hidden_units, self.activation,
-            self.batch_norm, self.dropout)
-        self.autoencoder_.compile(
-            optimizer=build_optimizer(self.optimizer, self.learning_rate), loss="mse")
-        self.history_: dict[str, list[float]] = {}
-        if self.epochs > 0:
-            val = None
-            if validation_data is not None:
-                X_val = validate_data(self, validation_data, reset=False, dtype=np.float32)
-                val = (X_val, X_val)
-            history = self.autoencoder_.fit(
-                X, X, epochs=self.epochs, batch_size=self.batch_size, validation_data=val,
-                shuffle=True, verbose=self.verbose)
-            self.history_ = {k: [float(v) for v in vs] for k, vs in history.history.items()}
+        X_val = None if validation_data is None else validate_data(
+            self, validation_data, reset=False, dtype=np.float32)
+        checkpoints = None if self.checkpoint_dir is None else Checkpoints(
+            self.checkpoint_dir, self._checkpoint_key(X, X_val))
+        self.resumed_from_epochs_ = None if checkpoints is None else checkpoints.best(self.epochs)
+        if self.resumed_from_epochs_:
+            self.autoencoder_, history = checkpoints.load(self.resumed_from_epochs_)
+        else:
+            if self.random_state is not None:
+                keras.utils.set_random_seed(self.random_state)
+            self.autoencoder_, _ = build_autoencoder(
+                self.n_features_in_, self.bottleneck, self.hidden_units, self.activation,
+                self.batch_norm, self.dropout)
+            self.autoencoder_.compile(
+                optimizer=build_optimizer(self.optimizer, self.learning_rate), loss="mse")
+            history = {}
+        self.encoder_ = crop_encoder(self.autoencoder_)
+
+        save_at = {*self.checkpoint_epochs, self.epochs} if checkpoints else set()
+
+        def checkpoint(epochs: int, history: dict[str, list[float]]) -> None:
+            if checkpoints is not None and epochs in save_at:
+                checkpoints.save(self.autoencoder_, epochs, history)
+
+        seed = self.random_state if self.random_state is not None else int(
+            np.random.default_rng().integers(2**31))
+        self.history_ = train(self.autoencoder_, X, X_val, start=self.resumed_from_epochs_ or 0,
+                              stop=self.epochs, batch_size=self.batch_size, seed=seed,
+                              history=history, verbose=self.verbose, on_epoch_end=checkpoint)
         self._n_features_out = self.bottleneck
         return self
+
+    def _checkpoint_key(self, X: np.ndarray, X_val: np.ndarray | None) -> str:
+        """Everything that shapes training except the epoch count: params and data."""
+        params = self.get_params()
+        for name in ("epochs", "verbose", "checkpoint_dir", "checkpoint_epochs"):
+            params.pop(name)
+        return joblib.hash([params, X, X_val])
 
     def transform(self, X: Any) -> np.ndarray:
         """Embed ``X`` (n_samples, n_features) into (n_samples, bottleneck) float32."""

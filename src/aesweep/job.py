@@ -10,6 +10,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
+from joblib import Memory
 from omegaconf import DictConfig
 from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
@@ -29,6 +31,9 @@ class PreparedJob:
     splits: Splits
     estimator: BaseEstimator  # unfitted template, cloned per feature set
     metric: str  # the main metric
+    checkpoint_dir: str | None = None  # where training checkpoints live, if reused
+    checkpoint_epochs: tuple[int, ...] = ()  # other epoch counts of the sweep to save at
+    cache_dir: str | None = None  # where fitted controls are cached; None: no cache
 
     @property
     def task(self) -> str:
@@ -65,7 +70,8 @@ def run_job(job: PreparedJob) -> JobResult:
     """Train the autoencoder, fit the downstream model on every feature set, and score
     each on the test rows."""
     s, cfg = job.splits, job.cfg
-    pipelines = build_pipelines(cfg, job.estimator, *s.X_train.shape)
+    pipelines = build_pipelines(cfg, job.estimator, *s.X_train.shape, job.checkpoint_dir,
+                                job.checkpoint_epochs)
 
     # Fit the encoded pipeline step by step, so the autoencoder can report a validation
     # loss on rows scaled with the training statistics. Only training rows fit anything.
@@ -77,24 +83,29 @@ def run_job(job: PreparedJob) -> JobResult:
     autoencoder.fit(X_train, validation_data=X_val)
     train_seconds = time.perf_counter() - started
     encoded.named_steps["model"].fit(autoencoder.transform(X_train), s.y_train)
-    for name, pipeline in pipelines.items():
-        if name != "encoded":
-            pipeline.fit(s.X_train, s.y_train)
 
     metrics: dict[str, float] = {"train_seconds": train_seconds}
     if X_val is not None:
         metrics["recon_mse_val"] = autoencoder.reconstruction_error(X_val)
     metrics["recon_mse_test"] = autoencoder.reconstruction_error(scale.transform(s.X_test))
     predictions = {}
+    # The controls do not depend on the encoder's training: a sweep fits each once.
+    fit_control = Memory(job.cache_dir, verbose=0).cache(fit_and_score)
     for name, pipeline in pipelines.items():
-        predictions[name] = pipeline.predict(s.X_test)
-        scores = score_model(pipeline, s.X_test, s.y_test, job.task, y_pred=predictions[name])
+        if name == "encoded":
+            predictions[name] = pipeline.predict(s.X_test)
+            scores = score_model(pipeline, s.X_test, s.y_test, job.task, predictions[name])
+        else:
+            predictions[name], scores = fit_control(pipeline, s.X_train, s.y_train, s.X_test,
+                                                    s.y_test, job.task)
         metrics.update({f"{name}_{metric}": value for metric, value in scores.items()})
     metrics.update(compare(metrics, job.metric))
     metrics.update(paired_tests(s.y_test, predictions, job.metric, job.task,
                                 cfg.evaluation.bootstrap_resamples, cfg.seed))
 
     tags = {}
+    if autoencoder.resumed_from_epochs_:
+        tags["resumed_from_epochs"] = str(autoencoder.resumed_from_epochs_)
     if "pca" in pipelines:
         k = pipelines["pca"].named_steps["encode"].n_components
         if k < cfg.architecture.bottleneck:
@@ -102,6 +113,16 @@ def run_job(job: PreparedJob) -> JobResult:
     history = {key: autoencoder.history_[key] for key in ("loss", "val_loss")
                if key in autoencoder.history_}
     return JobResult(job.task, job.metric, history, metrics, tags, pipelines)
+
+
+def fit_and_score(pipeline: Pipeline, X_train: np.ndarray, y_train: np.ndarray,
+                  X_test: np.ndarray, y_test: np.ndarray,
+                  task: str) -> tuple[np.ndarray, dict[str, float]]:
+    """Fit an (unfitted) pipeline on the training rows; return its test predictions and
+    metrics. Pure in its arguments, so ``joblib.Memory`` can cache it by their hash."""
+    pipeline.fit(X_train, y_train)
+    y_pred = pipeline.predict(X_test)
+    return y_pred, score_model(pipeline, X_test, y_test, task, y_pred)
 
 
 def headline(result: JobResult) -> str:

@@ -49,8 +49,13 @@ def build_autoencoder(
     outputs = layers.Dense(n_features, name="reconstruction")(x)
 
     autoencoder = keras.Model(inputs, outputs, name="autoencoder")
-    encoder = keras.Model(inputs, code, name="encoder")  # cropped at the bottleneck
-    return autoencoder, encoder
+    return autoencoder, crop_encoder(autoencoder)
+
+
+def crop_encoder(autoencoder: keras.Model) -> keras.Model:
+    """The encoder of an autoencoder built (or loaded) here: input -> bottleneck."""
+    return keras.Model(autoencoder.input, autoencoder.get_layer("bottleneck").output,
+                       name="encoder")
 
 
 OPTIMIZERS = {

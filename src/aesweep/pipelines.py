@@ -6,6 +6,8 @@ Every step is fit on training rows only, by construction of ``Pipeline.fit``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from omegaconf import DictConfig
 from sklearn.base import BaseEstimator, clone
 from sklearn.decomposition import PCA
@@ -15,7 +17,8 @@ from aesweep.data import make_scaler
 from aesweep.features import AutoencoderFeatures
 
 
-def autoencoder_from_config(cfg: DictConfig) -> AutoencoderFeatures:
+def autoencoder_from_config(cfg: DictConfig, checkpoint_dir: str | None = None,
+                            checkpoint_epochs: Sequence[int] = ()) -> AutoencoderFeatures:
     """The ``architecture``, ``optimizer`` and ``trainer`` groups as one transformer."""
     arch, opt, trainer = cfg.architecture, cfg.optimizer, cfg.trainer
     return AutoencoderFeatures(
@@ -29,6 +32,8 @@ def autoencoder_from_config(cfg: DictConfig) -> AutoencoderFeatures:
         epochs=trainer.epochs,
         batch_size=trainer.batch_size,
         random_state=cfg.seed,
+        checkpoint_dir=checkpoint_dir if cfg.trainer.reuse_checkpoints else None,
+        checkpoint_epochs=tuple(checkpoint_epochs),
     )
 
 
@@ -37,8 +42,9 @@ def pca_components(bottleneck: int, n_train: int, n_features: int) -> int:
     return min(bottleneck, n_train, n_features)
 
 
-def build_pipelines(cfg: DictConfig, estimator: BaseEstimator, n_train: int,
-                    n_features: int) -> dict[str, Pipeline]:
+def build_pipelines(cfg: DictConfig, estimator: BaseEstimator, n_train: int, n_features: int,
+                    checkpoint_dir: str | None = None,
+                    checkpoint_epochs: Sequence[int] = ()) -> dict[str, Pipeline]:
     """Unfitted pipelines by feature set: ``raw``, ``encoded`` and the configured controls."""
     scaler = cfg.preprocessing.scaler.value
 
@@ -47,7 +53,8 @@ def build_pipelines(cfg: DictConfig, estimator: BaseEstimator, n_train: int,
 
     pipelines = {
         "raw": pipeline(),
-        "encoded": pipeline(("encode", autoencoder_from_config(cfg))),
+        "encoded": pipeline(("encode", autoencoder_from_config(cfg, checkpoint_dir,
+                                                               checkpoint_epochs))),
     }
     controls = {control.value for control in cfg.evaluation.controls}
     if "pca" in controls:

@@ -151,10 +151,29 @@ def run_name(overrides: Sequence[str], only: Sequence[str] | None = None) -> str
     return ",".join(parts) or "defaults"
 
 
-def swept_keys(tracking_uri: str, parent_run_id: str) -> list[str]:
-    """The keys a sweep varies, read from its parent run's ``sweep.grid.*`` params."""
+def sweep_grid(tracking_uri: str, parent_run_id: str) -> dict[str, list[str]]:
+    """The values of every key a sweep varies, read from its parent's ``sweep.grid.*``."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
     params = MlflowClient(tracking_uri).get_run(parent_run_id).data.params
-    return [key.removeprefix("sweep.grid.") for key in params if key.startswith("sweep.grid.")]
+    grid = {}
+    for param, values in params.items():
+        if param.startswith("sweep.grid."):
+            key = param.removeprefix("sweep.grid.")
+            override = parser.parse_override(f"{key}={values}")
+            grid[key] = (list(override.sweep_string_iterator()) if override.is_sweep_override()
+                         else [values])
+    return grid
+
+
+def checkpoint_dir(tracking: DictConfig, configured: str | None) -> str:
+    """``trainer.checkpoint_dir``, else ``checkpoints/`` beside a local SQLite store, else
+    ``outputs/checkpoints`` under the working directory."""
+    if configured:
+        return configured
+    db = _sqlite_path(tracking.uri)
+    return str((db.parent if db else Path.cwd() / "outputs") / "checkpoints")
 
 
 @contextmanager
