@@ -129,9 +129,6 @@ def test_config_artifacts(job):
         assert override in overrides
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: tracking.log_job writes every task override to config/overrides.txt, "
-    "including tracking.uri, which PRIVATE_KEYS says is never logged (credentials)"))
 def test_overrides_artifact_does_not_leak_the_tracking_uri(job):
     text = download(job, "config/overrides.txt").read_text()
     assert "tracking.uri" not in text

@@ -35,10 +35,6 @@ def test_run_that_started_is_marked_failed_not_running(failed):
     assert statuses == ["FAILED"] or statuses == [], describe(failed.result)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: downstream.build_estimator only runs scikit-learn's _validate_params; "
-    "incompatible params (l1_ratio with the lbfgs solver) fail in fit, after training, "
-    "with a traceback and exit code 1 instead of a one-line downstream.params error"))
 def test_incompatible_downstream_params_are_a_one_line_config_error(failed):
     assert failed.result.returncode == 2, describe(failed.result)
     assert "Traceback" not in failed.result.stderr

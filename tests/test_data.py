@@ -20,6 +20,7 @@ from sklearn.model_selection import train_test_split
 from aesweep.data import Dataset, load_csv, load_dataset, split_dataset
 from aesweep.errors import AesweepError, DataError
 from aesweep.job import prepare_job
+
 from helpers import TINY, compose_config
 
 # --- split_dataset on an indexed dataset: column 0 holds the row number ------------------
@@ -83,19 +84,13 @@ def test_train_val_test_partition_the_rows(task, stratify, test_size, val_size, 
         assert abs(len(val) - val_size * n) <= 1, "val_size is a fraction of the whole dataset"
 
 
-VAL_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: data.split_dataset draws val_size/(1-test_size) of the rest as a float; "
-           "float error plus sklearn's ceil gives one validation row too many")
-
-
 @pytest.mark.parametrize(("n", "test_size", "val_size", "expected_val"), [
     (300, 0.2, 0.1, 30),
     (1000, 0.2, 0.1, 100),
     (500, 0.25, 0.15, 75),
-    pytest.param(100, 0.3, 0.1, 10, marks=VAL_BUG),
-    pytest.param(200, 0.3, 0.2, 40, marks=VAL_BUG),
-    pytest.param(70, 0.1, 0.1, 7, marks=VAL_BUG),
+    (100, 0.3, 0.1, 10),
+    (200, 0.3, 0.2, 40),
+    (70, 0.1, 0.1, 7),
 ])
 @pytest.mark.parametrize("task", ["classification", "regression"])
 def test_val_count_is_val_size_of_the_whole(task, n, test_size, val_size, expected_val):

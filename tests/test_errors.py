@@ -44,6 +44,14 @@ def write_csv(directory: Path, kind: str) -> Path:
             row[3] = "1"
     elif kind == "nan_target":
         rows[7][3] = ""
+    elif kind == "constant_target":
+        for row in rows:
+            row[3] = "3.5"
+    elif kind == "rare_class":  # one row of class 2: too few to stratify
+        rows[7][3] = "2"
+    elif kind == "unreadable":
+        path.write_bytes(b"\xff\xfe\x00garbage\x00\xff\n")
+        return path
     lines = ["alpha,beta,gamma,label", *(",".join(row) for row in rows)]
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -54,9 +62,6 @@ def csv_args(kind: str, target: str = "label") -> list[str]:
 
 
 AESWEEP, HYDRA = "aesweep", "hydra"
-MESSAGE_BUG = pytest.mark.xfail(strict=True, reason=(
-    "BUG: data.check_target reports 'dataset=<file stem>' for a CSV, which is neither the "
-    "key (dataset.target) nor the file (dataset.path)"))
 
 # (overrides, who reports it, regexes the error must match)
 CASES = {
@@ -104,12 +109,29 @@ CASES = {
     "csv-single-class": (csv_args("single_class"), AESWEEP,
                          [r"^aesweep: error: ", "single class",
                           r"dataset\.target|{csv:single_class}"]),
+    "csv-unreadable": (csv_args("unreadable"), AESWEEP,
+                       [r"^aesweep: error: dataset\.path", "{csv:unreadable}", "cannot read"]),
+    "csv-constant-target": ([*csv_args("constant_target"), "dataset.task=regression"], AESWEEP,
+                            [r"^aesweep: error: dataset\.target", "constant"]),
+    "csv-class-too-rare-to-stratify": (csv_args("rare_class"), AESWEEP,
+                                       [r"^aesweep: error: split\.stratify", "class"]),
+    "too-few-rows": (["dataset.n_samples=4"], AESWEEP,
+                     [r"^aesweep: error: split\.", "4 rows"]),
+    "dropout-1": (["architecture.dropout=1"], AESWEEP,
+                  [r"^aesweep: error: architecture\.dropout:", r"\[0, 1\)"]),
+    "hidden-units-type": (["architecture.hidden_units=[8,x]"], HYDRA,
+                          [r"architecture\.hidden_units", "x"]),
+    "unknown-key": (["trainer.epoch=5"], HYDRA, [r"trainer\.epoch", "not in 'TrainerConfig'"]),
+    "unknown-metric": (["evaluation.metric=rmse"], AESWEEP,
+                       [r"^aesweep: error: evaluation\.metric:", "accuracy"]),
+    "unknown-control": (["evaluation.controls=[pca,magic]"], HYDRA,
+                        [r"evaluation\.controls", "magic", "pca", "random"]),
     "csv-without-path": (["dataset=csv"], AESWEEP,
                          [r"^aesweep: error: dataset\.path", "required"]),
     "csv-without-target": (["dataset=csv", "dataset.path={csv:good}"], AESWEEP,
                            [r"^aesweep: error: dataset\.target", "required"]),
 }
-MARKS = {"csv-single-class": [MESSAGE_BUG]}
+MARKS: dict[str, list] = {}
 
 
 def fill(text: str, directory: Path, literal: bool) -> str:

@@ -18,6 +18,7 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from aesweep.features import AutoencoderFeatures
 from aesweep.job import prepare_job, run_job
+
 from helpers import TINY, compose_config
 
 pytestmark = pytest.mark.xdist_group("keras")

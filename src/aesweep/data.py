@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import functools
 import json
+import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from sklearn import datasets as skdatasets
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder, MinMaxScaler, StandardScaler
+from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.multiclass import type_of_target
 
 from aesweep.errors import ConfigError, DataError
@@ -24,6 +27,10 @@ from aesweep.errors import ConfigError, DataError
 # Integer targets with more distinct values than this are treated as regression by task=auto.
 MAX_AUTO_CLASSES = 20
 
+GENERATORS = {
+    "synthetic_classification": (skdatasets.make_classification, "classification"),
+    "synthetic_regression": (skdatasets.make_regression, "regression"),
+}
 BUNDLED_LOADERS = {
     "digits": skdatasets.load_digits,
     "breast_cancer": skdatasets.load_breast_cancer,
@@ -72,14 +79,16 @@ def load_dataset(cfg: DictConfig) -> Dataset:
 def _load_dataset(spec: str) -> Dataset:
     cfg = OmegaConf.create(json.loads(spec))
     name = cfg.name
-    if name == "synthetic_classification":
+    if name in GENERATORS:
+        generator, task = GENERATORS[name]
         kwargs = _generator_kwargs(cfg)
-        X, y = skdatasets.make_classification(**kwargs)
-        return _dataset(name, "classification", X, y, source=_describe(name, kwargs))
-    if name == "synthetic_regression":
-        kwargs = _generator_kwargs(cfg)
-        X, y = skdatasets.make_regression(**kwargs)
-        return _dataset(name, "regression", X, y, source=_describe(name, kwargs))
+        try:
+            X, y = generator(**kwargs)
+        except InvalidParameterError as exc:  # scikit-learn's own range checks
+            param = re.search(r"'(\w+)' parameter", str(exc))
+            key = f"dataset.{param.group(1)}" if param else "dataset"
+            raise ConfigError(key, str(exc)) from None
+        return _dataset(name, task, X, y, source=_describe(name, kwargs))
     if name in BUNDLED_LOADERS:
         bunch = BUNDLED_LOADERS[name]()
         return _dataset(name, cfg.task, bunch.data, bunch.target,
@@ -174,9 +183,10 @@ def _infer_task(y: pd.Series) -> str:
     return "regression"
 
 
-def check_target(dataset: Dataset) -> None:
-    """Reject targets no model can learn from."""
-    source = f"dataset={dataset.name}"
+def check_target(dataset: Dataset, cfg: DictConfig) -> None:
+    """Reject targets no model can learn from; ``cfg`` is the ``dataset`` group."""
+    source = (f"dataset.target={cfg.target} in {cfg.path}" if cfg.name == "csv"
+              else f"dataset={dataset.name}")
     if dataset.task == "classification" and len(np.unique(dataset.y)) < 2:
         raise DataError(source, "the target has a single class; classification needs >= 2")
     if dataset.task == "regression" and np.ptp(dataset.y) == 0:
@@ -197,8 +207,11 @@ def split_dataset(dataset: Dataset, cfg: DictConfig) -> Splits:
             stratify=y if stratify else None)
         if cfg.val_size == 0:
             return Splits(X_rest, y_rest, None, None, X_test, y_test)
+        # A row count of the whole set, rounded as scikit-learn rounds test_size (up);
+        # round() first so that 0.1 * 100 = 10.000000000000002 stays 10.
+        n_val = math.ceil(round(cfg.val_size * len(y), 9))
         X_train, X_val, y_train, y_val = train_test_split(
-            X_rest, y_rest, test_size=cfg.val_size / (1 - cfg.test_size),
+            X_rest, y_rest, test_size=n_val,
             random_state=cfg.random_state, stratify=y_rest if stratify else None)
     except ValueError as exc:
         key = "split.stratify" if stratify and "class" in str(exc) else "split.test_size"

@@ -8,17 +8,19 @@ then trains and evaluates. Both are pure: no MLflow, no files.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 from joblib import Memory
 from omegaconf import DictConfig
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from sklearn.pipeline import Pipeline
 
 from aesweep.config import validate_config
 from aesweep.data import Dataset, Splits, check_target, load_dataset, split_dataset
 from aesweep.downstream import build_estimator, score_model
+from aesweep.errors import ConfigError
 from aesweep.evaluation import compare, main_metric, paired_tests
 from aesweep.features import AutoencoderFeatures
 from aesweep.pipelines import build_pipelines
@@ -58,12 +60,27 @@ def prepare_job(cfg: DictConfig) -> PreparedJob:
     """Validate the config and load, check and split the data. Raises AesweepError."""
     validate_config(cfg)
     dataset = load_dataset(cfg.dataset)
-    check_target(dataset)
+    check_target(dataset, cfg.dataset)
     estimator = build_estimator(cfg.downstream, dataset.task,
                                 cfg.preprocessing.target_scaler.value)
     metric = main_metric(cfg, dataset.task)
     splits = split_dataset(dataset, cfg.split)
+    try_downstream(estimator, splits)
     return PreparedJob(cfg, dataset, splits, estimator, metric)
+
+
+def try_downstream(estimator: BaseEstimator, splits: Splits, rows: int = 200) -> None:
+    """Fit the downstream model once on a few training rows, so that parameters which
+    only clash at fit time (e.g. ``l1_ratio`` with the lbfgs solver) fail before training."""
+    X, y = splits.X_train[:rows], splits.y_train[:rows]
+    if len(np.unique(y)) < 2:
+        return  # too few classes in the sample to tell: the real fit will say
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # convergence on a sample is not the point
+            clone(estimator).fit(X, y)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError("downstream.params", str(exc).splitlines()[0]) from None
 
 
 def run_job(job: PreparedJob) -> JobResult:

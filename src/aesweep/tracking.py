@@ -276,7 +276,8 @@ def log_job(run_id: str, job: PreparedJob, result: JobResult, overrides: Sequenc
     client.log_batch(run_id, metrics=metrics, tags=[RunTag(k, v) for k, v in result.tags.items()])
 
     mlflow.log_text(OmegaConf.to_yaml(config), "config/config.yaml")
-    mlflow.log_text("\n".join(overrides) + "\n", "config/overrides.txt")
+    public = [o for o in overrides if not o.lstrip("+~").startswith("tracking.uri=")]
+    mlflow.log_text("\n".join(public) + "\n", "config/overrides.txt")
     mlflow.log_figure(loss_curve(result.history, title=mlflow.active_run().info.run_name),
                       "plots/loss_curve.png")
     _log_dataset(job)

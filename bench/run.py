@@ -1,0 +1,675 @@
+"""aesweep performance benchmark: every figure of issue 5, side by side, in one invocation.
+
+Run it::
+
+    make bench                                  # full version, ~15 min on 2 cores
+    .venv/bin/python bench/run.py --quick       # smoke version, ~3-5 min
+    .venv/bin/python bench/run.py --only per_step,explore --out /tmp/b.json
+
+It prints each figure as it is measured, then a summary table (target, PASS/FAIL), and
+writes everything, including every repetition, to ``outputs/bench.json``.
+
+How it measures
+---------------
+Other processes may load the CPU, so whatever is compared is measured in the same run,
+interleaved (A, B, A, B, ... with the order alternating between repetitions), and every
+figure is the median of the repetitions (3 in the full version unless said otherwise;
+1 in ``--quick``). Paired ratios are taken within a repetition, then their median.
+
+TensorFlow runs in long-lived worker processes (``bench/worker.py``), one per thread
+setting and one per data size for the growth test; the driver (this file) imports no
+TensorFlow. Workers run in a temporary directory, so nothing the framework may cache
+under ``outputs/`` survives between repetitions or leaks into the checkout.
+
+1. Per-step cost. ``aesweep.AutoencoderFeatures(...).fit(X, validation_data=X_val)`` vs a
+   hand-written functional Keras model (Dense-BN-LeakyReLU blocks, linear bottleneck,
+   mirrored decoder: the reference design; ``worker.plain_autoencoder``) trained with
+   ``model.fit(X, X, batch_size, epochs, validation_data)`` and Keras defaults otherwise
+   (``verbose=0`` in both). Same data, widths, batch size, Adam(1e-3), MSE. The layer
+   shapes and parameter counts are checked equal to ``aesweep.model.build_autoencoder``.
+   A callback records every epoch's end time (it is injected into the framework's
+   ``keras.Model.fit`` calls); the epoch time is the median interval between consecutive
+   epoch ends, so the first epoch (graph tracing) is excluded and everything a training
+   loop does per epoch (validation, checkpoints, re-entering ``fit``) is included. Shapes:
+   (a) reference: 500 features, bottleneck 50, widths 1000/500, batch 64,
+       7,000 training + 1,000 validation rows (10k rows x 0.7 / 0.1); target ratio <= 1.05.
+   (b) small tabular: 100 features, bottleneck 50, widths 200/100, batch 16; target <= 0.5.
+2. Distance to the limit. Dense-layer FLOPs per training row
+   = 6 x sum(in x out) (forward 2, gradient w.r.t. inputs 2, w.r.t. weights 2), plus
+   2 x sum(in x out) per validation row; achieved FLOP/s = FLOPs of one epoch / epoch time
+   of shape (a). A conservative count that drops the input gradient the first layer does
+   not need (6 sum - 2 in0 x out0) is reported too; bias, batch norm, activations and the
+   optimizer are not counted. Peak: warm ``tf.linalg.matmul`` of two 2048 x 2048 float32
+   matrices (2 n^3 FLOPs), median of 10, measured in the same worker in every repetition.
+   Target: achieved / peak >= 70%.
+3. Sweep cost. 3 bottlenecks x epochs {E, 2E, 4E} on the default dataset
+   (synthetic_classification, 2000 x 50): ``aesweep -m ...`` in one process vs a naive
+   loop that runs ``aesweep <overrides> sweep.skip_finished=false`` once per grid point,
+   each in a fresh process and a fresh working directory (so nothing can be reused),
+   all logging to one temporary SQLite store. Wall time of each, process start included.
+   One repetition in the full version (the naive loop alone takes minutes).
+   Target: multirun / naive <= 0.5.
+4. Overhead. ``aesweep +experiment=seed_article trainer.epochs=E`` run through
+   ``bench/timed_cli.py``, which imports TensorFlow, Keras, MLflow, scikit-learn and
+   matplotlib first and then times ``aesweep.app.main()``; overhead = that job time minus
+   the run's ``train_seconds`` metric (read through ``MlflowClient``). The 50-epoch share
+   is projected with the steady epoch time of 1(a), the same shape:
+   train_50 = train_E + (50 - E) x epoch. Target: share <= 10% at 50 epochs.
+5. Memory. Peak RSS (``ru_maxrss``) of the same seed_article process. Target <= 1.5 GiB.
+6. Growth. One worker per size holds the whole float32 array (10k, 100k, 1M rows x 500
+   features) and calls ``AutoencoderFeatures(bottleneck=50, epochs=1).fit(X)`` on it; a
+   callback stops training after a fixed number of steps (the first few untimed), so the
+   epoch time is extrapolated: per-step time x ceil(rows / 64), plus the measured fit
+   set-up time. Peak RSS during the fit is measured for real (VmHWM, reset before each
+   fit). Linear growth means: per-step time at the largest size <= 1.3 x the smallest,
+   and peak RSS grows by <= 1.5 x the data's own bytes per row between the two largest
+   sizes (a second full copy of the data would make it 2x).
+
+Training settings (explored with the plain-Keras baseline, both shapes, training only,
+2,048 rows): ``jit_compile=True``, ``steps_per_execution`` 8 and 32, a ``tf.data`` pipeline
+(``from_tensor_slices -> shuffle -> batch -> prefetch(AUTOTUNE)``) instead of NumPy arrays,
+both stacked (``jit+spe32``), and TensorFlow thread settings (intra/inter-op threads
+1/1 and 2/1 vs the default 0/0 = all cores), each thread setting in its own worker.
+Reported as milliseconds per step and relative to the default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import platform
+import selectors
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+PYTHON = sys.executable
+AESWEEP = str(Path(PYTHON).with_name("aesweep"))
+GIB = 1024**3
+
+REF = {"name": "reference", "n_features": 500, "bottleneck": 50, "batch_size": 64}
+SMALL = {"name": "small", "n_features": 100, "bottleneck": 50, "batch_size": 16}
+
+PROFILES: dict[str, dict[str, Any]] = {
+    "full": {
+        "reps": 3,
+        "per_step": {"reference": {"n_train": 7000, "n_val": 1000, "epochs": 3},
+                     "small": {"n_train": 4000, "n_val": 500, "epochs": 4}},
+        "explore": {"reference": {"n_train": 2048, "epochs": 3},
+                    "small": {"n_train": 2048, "epochs": 3}},
+        "growth": {"sizes": [10_000, 100_000, 1_000_000], "steps": 30, "skip": 6},
+        "seed": {"epochs": 3, "reps": 3},
+        "sweep": {"bottlenecks": [4, 8, 16], "epochs": [1, 2, 4], "reps": 1},
+    },
+    "quick": {
+        "reps": 1,
+        "per_step": {"reference": {"n_train": 1280, "n_val": 256, "epochs": 3},
+                     "small": {"n_train": 1024, "n_val": 256, "epochs": 3}},
+        "explore": {"reference": {"n_train": 2048, "epochs": 2},
+                    "small": {"n_train": 2048, "epochs": 2}},
+        "growth": {"sizes": [10_000, 50_000, 200_000], "steps": 12, "skip": 4},
+        "seed": {"epochs": 1, "reps": 1},
+        "sweep": {"bottlenecks": [4, 8], "epochs": [1], "reps": 1},
+    },
+}
+
+SETTINGS = [
+    ("default", {}),
+    ("jit_compile", {"jit_compile": True}),
+    ("spe=8", {"steps_per_execution": 8}),
+    ("spe=32", {"steps_per_execution": 32}),
+    ("tf.data", {"tfdata": True}),
+    ("jit+spe32", {"jit_compile": True, "steps_per_execution": 32}),
+]
+THREADS = [("threads 1/1", 1, 1), ("threads 2/1", 2, 1)]  # intra, inter; default is 0/0
+
+SECTIONS = ("per_step", "explore", "growth", "seed", "sweep")
+TARGETS = {"ratio_reference": 1.05, "ratio_small": 0.5, "flops_share": 0.70,
+           "sweep_ratio": 0.5, "overhead_share": 0.10, "peak_rss_gib": 1.5,
+           "growth_step_ratio": 1.3, "growth_bytes_per_row": 1.5}
+
+
+def median(values: list[float]) -> float | None:
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def say(*parts: Any) -> None:
+    print(*parts, flush=True)
+
+
+def env() -> dict[str, str]:
+    environment = dict(os.environ)
+    environment.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    environment.setdefault("PYTHONUNBUFFERED", "1")
+    return environment
+
+
+class Worker:
+    """A ``bench/worker.py`` process: send a command, wait for its JSON reply."""
+
+    def __init__(self, name: str, tmp: Path, *argv: str) -> None:
+        self.name = name
+        self.cwd = tmp / f"worker-{name.replace(' ', '_').replace('/', '-')}"
+        self.cwd.mkdir(parents=True)
+        self.log = (self.cwd / "stderr.log").open("w")
+        self.proc = subprocess.Popen(
+            [PYTHON, str(BENCH / "worker.py"), *argv], cwd=self.cwd, env=env(),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True)
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(self.proc.stdout, selectors.EVENT_READ)
+
+    def _read(self, timeout: float) -> dict:
+        if not self.selector.select(timeout):
+            self.close()
+            raise RuntimeError(f"worker {self.name}: no reply within {timeout:.0f} s")
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"worker {self.name} died; see {self.cwd / 'stderr.log'}:\n"
+                               + self.tail())
+        return json.loads(line)
+
+    def tail(self, n: int = 15) -> str:
+        self.log.flush()
+        return "\n".join((self.cwd / "stderr.log").read_text().splitlines()[-n:])
+
+    def ready(self, timeout: float = 300) -> None:
+        self._read(timeout)
+
+    def call(self, cmd: str, timeout: float = 900, **args: Any) -> dict:
+        self.proc.stdin.write(json.dumps({"cmd": cmd, "args": args}) + "\n")
+        self.proc.stdin.flush()
+        reply = self._read(timeout)
+        if not reply["ok"]:
+            raise RuntimeError(f"worker {self.name}: {cmd} failed:\n{reply['error']}")
+        return reply["result"]
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def start_workers(tmp: Path, specs: list[tuple[str, list[str]]]) -> dict[str, Worker]:
+    """Start several workers at once (imports overlap), then wait until all are ready,
+    so no start-up runs during a measurement."""
+    workers = {name: Worker(name, tmp, *argv) for name, argv in specs}
+    for worker in workers.values():
+        worker.ready()
+    return workers
+
+
+# ---------------------------------------------------------------------------- 1 + 2
+
+
+def dense_flops(arch: dict, n_train: int, n_val: int) -> dict[str, float]:
+    """Dense-layer FLOPs of one epoch: 6 sum(in x out) per training row (2 forward,
+    2 input gradient, 2 weight gradient) and 2 sum(in x out) per validation row."""
+    s, first = arch["sum_in_out"], arch["first_layer_in_out"]
+    return {"formula": 6 * s * n_train + 2 * s * n_val,
+            "conservative": (6 * s - 2 * first) * n_train + 2 * s * n_val}
+
+
+def section_per_step(w: Worker, profile: dict, reps: int, archs: dict) -> dict:
+    say("\n== 1-2. per-step cost (framework vs plain Keras) and distance to the limit ==")
+    shapes = {"reference": REF, "small": SMALL}
+    rows: dict[str, dict[str, list]] = {s: {"framework": [], "plain": []} for s in shapes}
+    matmul: list[dict] = []
+    for rep in range(reps):
+        order = ["framework", "plain"] if rep % 2 == 0 else ["plain", "framework"]
+        for shape_name, shape in shapes.items():
+            size = profile["per_step"][shape_name]
+            for impl in order:
+                r = w.call("fit", impl=impl, seed=rep, **shape, **size)
+                if r["steady_epoch_s"] is None:
+                    raise RuntimeError(f"{impl} {shape_name}: fewer than 2 epochs were "
+                                       f"seen by the epoch clock: {r}")
+                r["step_ms"] = 1000 * r["steady_epoch_s"] / r["steps_per_epoch"]
+                rows[shape_name][impl].append(r)
+                say(f"  rep {rep + 1} {shape_name:9s} {impl:9s} epoch "
+                    f"{r['steady_epoch_s']:.3f} s  ({r['step_ms']:.2f} ms/step, epochs "
+                    f"{', '.join(f'{x:.2f}' for x in r['epoch_intervals_s'])})")
+            if shape_name == "reference":
+                m = w.call("matmul", n=2048, warmup=3, iters=10)
+                matmul.append(m)
+                say(f"  rep {rep + 1} matmul 2048^2 float32: {m['median_gflops']:.1f} GFLOP/s")
+
+    out: dict[str, Any] = {"shapes": {}, "matmul": matmul}
+    for shape_name, by_impl in rows.items():
+        fw, pl = by_impl["framework"], by_impl["plain"]
+        ratios = [f["steady_epoch_s"] / p["steady_epoch_s"] for f, p in zip(fw, pl, strict=True)]
+        size = profile["per_step"][shape_name]
+        out["shapes"][shape_name] = {
+            **shapes[shape_name], **size, "arch": archs[shape_name],
+            "framework": fw, "plain": pl,
+            "framework_epoch_s": median([r["steady_epoch_s"] for r in fw]),
+            "plain_epoch_s": median([r["steady_epoch_s"] for r in pl]),
+            "framework_step_ms": median([r["step_ms"] for r in fw]),
+            "plain_step_ms": median([r["step_ms"] for r in pl]),
+            "ratios": ratios, "ratio": median(ratios),
+        }
+
+    ref = out["shapes"]["reference"]
+    size = profile["per_step"]["reference"]
+    flops = dense_flops(archs["reference"], size["n_train"], size["n_val"])
+    achieved, conservative, plain_achieved = [], [], []
+    for f, p, m in zip(ref["framework"], ref["plain"], matmul, strict=True):
+        peak = m["median_gflops"] * 1e9
+        achieved.append(flops["formula"] / f["steady_epoch_s"] / peak)
+        conservative.append(flops["conservative"] / f["steady_epoch_s"] / peak)
+        plain_achieved.append(flops["formula"] / p["steady_epoch_s"] / peak)
+    out["flops"] = {
+        "formula": "per epoch: 6 x sum(in*out) x n_train + 2 x sum(in*out) x n_val "
+                   "(dense layers only); conservative: (6 sum - 2 in0*out0) x n_train + ...",
+        "sum_in_out": archs["reference"]["sum_in_out"],
+        "flops_per_train_step": 6 * archs["reference"]["sum_in_out"] * REF["batch_size"],
+        "epoch_flops": flops["formula"], "epoch_flops_conservative": flops["conservative"],
+        "peak_gflops": median([m["median_gflops"] for m in matmul]),
+        "framework_gflops": flops["formula"] / ref["framework_epoch_s"] / 1e9,
+        "plain_gflops": flops["formula"] / ref["plain_epoch_s"] / 1e9,
+        "shares": achieved, "share": median(achieved),
+        "shares_conservative": conservative, "share_conservative": median(conservative),
+        "plain_shares": plain_achieved, "plain_share": median(plain_achieved),
+    }
+    return out
+
+
+# ---------------------------------------------------------------------------- explore
+
+
+def section_explore(workers: dict[str, Worker], profile: dict, reps: int) -> dict:
+    say("\n== training settings (plain Keras, training only, ms per step) ==")
+    shapes = {"reference": REF, "small": SMALL}
+    names = [name for name, _ in SETTINGS] + [name for name, *_ in THREADS]
+    results: dict[str, dict[str, list]] = {s: {n: [] for n in names} for s in shapes}
+    for rep in range(reps):
+        for shape_name, shape in shapes.items():
+            size = profile["explore"][shape_name]
+            plan = [(name, workers["default"], settings) for name, settings in SETTINGS]
+            plan += [(name, workers[name], {}) for name, *_ in THREADS]
+            shift = rep % len(plan)
+            plan = plan[shift:] + plan[:shift] if rep % 2 == 0 else list(reversed(plan))
+            for name, worker, settings in plan:
+                r = worker.call("fit", impl="plain", seed=rep, n_val=0, settings=settings,
+                                **shape, **size)
+                if r["steady_epoch_s"] is None:
+                    raise RuntimeError(f"explore {name} {shape_name}: no steady epoch: {r}")
+                r["step_ms"] = 1000 * r["steady_epoch_s"] / r["steps_per_epoch"]
+                results[shape_name][name].append(r)
+            line = "  ".join(f"{n}={results[shape_name][n][-1]['step_ms']:.2f}" for n in names)
+            say(f"  rep {rep + 1} {shape_name:9s} {line}")
+    table: dict[str, dict[str, Any]] = {}
+    for shape_name, by_name in results.items():
+        base = median([r["step_ms"] for r in by_name["default"]])
+        table[shape_name] = {}
+        for name, runs in by_name.items():
+            ms = median([r["step_ms"] for r in runs])
+            table[shape_name][name] = {
+                "step_ms": ms, "step_ms_reps": [r["step_ms"] for r in runs],
+                "vs_default": ms / base if base else None,
+                "first_epoch_s": median([r["first_epoch_s"] for r in runs]),
+            }
+    return {"rows": {s: profile["explore"][s]["n_train"] for s in shapes},
+            "epochs": {s: profile["explore"][s]["epochs"] for s in shapes},
+            "settings": dict(SETTINGS),
+            "threads": {n: {"intra": a, "inter": b} for n, a, b in THREADS},
+            "table": table, "runs": results}
+
+
+# ---------------------------------------------------------------------------- growth
+
+
+def section_growth(tmp: Path, profile: dict, reps: int) -> dict:
+    g = profile["growth"]
+    say(f"\n== 6. growth: rows x 500 features, {g['steps']} steps per fit "
+        f"({g['skip']} untimed), epoch time extrapolated ==")
+    specs = [(f"growth-{n}", []) for n in g["sizes"]]
+    workers = start_workers(tmp, specs)
+    loads = {}
+    try:
+        for n in g["sizes"]:
+            loads[n] = workers[f"growth-{n}"].call("load", n_rows=n, n_features=500)
+        runs: dict[int, list[dict]] = {n: [] for n in g["sizes"]}
+        for rep in range(reps):
+            order = g["sizes"] if rep % 2 == 0 else list(reversed(g["sizes"]))
+            for n in order:
+                r = workers[f"growth-{n}"].call(
+                    "grow", steps=g["steps"], skip=g["skip"], bottleneck=50,
+                    batch_size=64, seed=rep)
+                if r["per_step_s"] is None:
+                    raise RuntimeError(f"growth {n}: no timed steps: {r}")
+                runs[n].append(r)
+                say(f"  rep {rep + 1} {n:>9,} rows: {1000 * r['per_step_s']:.1f} ms/step, "
+                    f"set-up {r['setup_s']:.2f} s, peak RSS {r['peak_rss_fit'] / GIB:.2f} GiB "
+                    f"(data {loads[n]['data_bytes'] / GIB:.2f} GiB)")
+    finally:
+        for worker in workers.values():
+            worker.close()
+    sizes = {}
+    for n in g["sizes"]:
+        per_step = median([r["per_step_s"] for r in runs[n]])
+        setup = median([r["setup_s"] for r in runs[n]])
+        steps = math.ceil(n / 64)
+        sizes[str(n)] = {
+            **loads[n], "runs": runs[n], "per_step_s": per_step, "setup_s": setup,
+            "steps_per_epoch": steps,
+            "epoch_s_extrapolated": per_step * steps + setup,
+            "peak_rss_fit": median([r["peak_rss_fit"] for r in runs[n]]),
+            "rss_before_fit": median([r["rss_before_fit"] for r in runs[n]]),
+        }
+    small, mid, big = (sizes[str(n)] for n in g["sizes"])
+    bytes_per_row = 500 * 4
+    slope_top = (big["peak_rss_fit"] - mid["peak_rss_fit"]) / (g["sizes"][2] - g["sizes"][1])
+    slope_low = (mid["peak_rss_fit"] - small["peak_rss_fit"]) / (g["sizes"][1] - g["sizes"][0])
+    step_ratio = big["per_step_s"] / small["per_step_s"]
+    return {
+        "sizes": sizes, "steps": g["steps"], "skip": g["skip"],
+        "epoch_time": "extrapolated: per-step time x ceil(rows / 64) + fit set-up time",
+        "data_bytes_per_row": bytes_per_row,
+        "rss_bytes_per_row_top": slope_top, "rss_bytes_per_row_low": slope_low,
+        "rss_copies_of_data": slope_top / bytes_per_row,
+        "step_ratio_largest_vs_smallest": step_ratio,
+        "time_linear": step_ratio <= TARGETS["growth_step_ratio"],
+        "memory_linear": slope_top <= TARGETS["growth_bytes_per_row"] * bytes_per_row,
+    }
+
+
+# ---------------------------------------------------------------------------- CLI jobs
+
+
+def read_runs(uri: str) -> list[dict]:
+    sys.path.insert(0, str(BENCH))
+    from timed_cli import read_runs as read
+
+    return read(uri)
+
+
+def run_cli(cmd: list[str], cwd: Path, timeout: float = 1800) -> float:
+    """Run a command in ``cwd`` (output to ``cwd/log.txt``); return its wall time."""
+    cwd.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    with (cwd / "log.txt").open("w") as log:
+        proc = subprocess.run(cmd, cwd=cwd, env=env(), stdout=log, stderr=subprocess.STDOUT,
+                              timeout=timeout, check=False)
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        tail = "\n".join((cwd / "log.txt").read_text().splitlines()[-20:])
+        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{tail}")
+    return wall
+
+
+def section_seed(tmp: Path, profile: dict, steady_epoch_s: float | None) -> dict:
+    s = profile["seed"]
+    epochs = s["epochs"]
+    say(f"\n== 4-5. seed_article job (trainer.epochs={epochs}): overhead and peak RSS ==")
+    reps = []
+    for rep in range(s["reps"]):
+        work = tmp / f"seed-{rep}"
+        result_file = work / "timed.json"
+        cmd = [PYTHON, str(BENCH / "timed_cli.py"), str(result_file), "+experiment=seed_article",
+               f"trainer.epochs={epochs}", f"tracking.uri=sqlite:///{work}/mlflow.db",
+               f"hydra.run.dir={work}/run"]
+        wall = run_cli(cmd, work)
+        timed = json.loads(result_file.read_text())
+        finished = [r for r in timed["runs"] if r["status"] == "FINISHED"]
+        if len(finished) != 1:
+            raise RuntimeError(f"seed_article: expected one FINISHED run, got {timed['runs']}")
+        train = finished[0]["metrics"]["train_seconds"]
+        overhead = timed["job_s"] - train
+        r = {"process_wall_s": wall, "import_s": timed["import_s"], "job_s": timed["job_s"],
+             "train_seconds": train, "overhead_s": overhead,
+             "overhead_share": overhead / timed["job_s"], "maxrss_bytes": timed["maxrss_bytes"],
+             "tags": {k: v for k, v in finished[0]["tags"].items() if k.startswith("aesweep")}}
+        reps.append(r)
+        say(f"  rep {rep + 1}: job {r['job_s']:.1f} s (imports {r['import_s']:.1f} s excluded), "
+            f"train {train:.1f} s, overhead {overhead:.1f} s "
+            f"({100 * r['overhead_share']:.1f}%), peak RSS {r['maxrss_bytes'] / GIB:.2f} GiB")
+    overhead = median([r["overhead_s"] for r in reps])
+    train = median([r["train_seconds"] for r in reps])
+    epoch = steady_epoch_s if steady_epoch_s is not None else train / epochs
+    projected = {}
+    for target_epochs in (10, 50):
+        train_n = train + (target_epochs - epochs) * epoch
+        projected[str(target_epochs)] = {"train_s": train_n,
+                                         "overhead_share": overhead / (overhead + train_n)}
+    return {
+        "epochs": epochs, "reps": reps, "overhead_s": overhead, "train_seconds": train,
+        "job_s": median([r["job_s"] for r in reps]),
+        "overhead_share": median([r["overhead_share"] for r in reps]),
+        "epoch_s_used_for_projection": epoch,
+        "epoch_source": "section 1(a) framework steady epoch" if steady_epoch_s is not None
+        else "train_seconds / epochs",
+        "projected": projected,
+        "maxrss_bytes": median([r["maxrss_bytes"] for r in reps]),
+    }
+
+
+def section_sweep(tmp: Path, profile: dict) -> dict:
+    s = profile["sweep"]
+    bottlenecks, epochs = s["bottlenecks"], s["epochs"]
+    grid = [(b, e) for b in bottlenecks for e in epochs]
+    say(f"\n== 3. sweep: bottleneck {bottlenecks} x epochs {epochs} "
+        f"({len(grid)} jobs, default dataset) ==")
+    reps = []
+    for rep in range(s["reps"]):
+        work = tmp / f"sweep-{rep}"
+        order = ["multirun", "naive"] if rep % 2 == 0 else ["naive", "multirun"]
+        r: dict[str, Any] = {}
+        for kind in order:
+            uri = f"sqlite:///{work / kind}/mlflow.db"
+            if kind == "multirun":
+                cmd = [AESWEEP, "-m", f"architecture.bottleneck={','.join(map(str, bottlenecks))}",
+                       f"trainer.epochs={','.join(map(str, epochs))}", f"tracking.uri={uri}",
+                       f"hydra.sweep.dir={work / kind}/sweep"]
+                wall = run_cli(cmd, work / kind / "cwd")
+            else:
+                wall = 0.0
+                for i, (b, e) in enumerate(grid):
+                    cmd = [AESWEEP, f"architecture.bottleneck={b}", f"trainer.epochs={e}",
+                           "sweep.skip_finished=false", f"tracking.uri={uri}",
+                           f"hydra.run.dir={work / kind}/run-{i}"]
+                    wall += run_cli(cmd, work / kind / f"cwd-{i}")
+            runs = [x for x in read_runs(uri) if x["tags"].get("aesweep.role") != "sweep"]
+            finished = [x for x in runs if x["status"] == "FINISHED"]
+            resumed = [x for x in runs if any("resumed" in k for k in x["tags"])]
+            r[kind] = {"wall_s": wall, "runs": len(runs), "finished": len(finished),
+                       "train_seconds_sum": sum(x["metrics"].get("train_seconds", 0.0)
+                                                for x in finished),
+                       "runs_with_resumed_tag": len(resumed)}
+            if len(finished) != len(grid):
+                raise RuntimeError(f"sweep {kind}: {len(finished)} of {len(grid)} runs finished")
+            say(f"  rep {rep + 1} {kind:8s}: {wall:.1f} s wall, "
+                f"{r[kind]['train_seconds_sum']:.1f} s in training, {len(finished)} runs")
+        r["ratio"] = r["multirun"]["wall_s"] / r["naive"]["wall_s"]
+        if r["naive"]["runs_with_resumed_tag"]:
+            r["warning"] = "naive runs carry a resumed tag: they reused work"
+        reps.append(r)
+    return {"bottlenecks": bottlenecks, "epochs": epochs, "jobs": len(grid),
+            "dataset": "synthetic_classification defaults (2000 x 50)", "reps": reps,
+            "multirun_s": median([r["multirun"]["wall_s"] for r in reps]),
+            "naive_s": median([r["naive"]["wall_s"] for r in reps]),
+            "ratio": median([r["ratio"] for r in reps])}
+
+
+# ---------------------------------------------------------------------------- summary
+
+
+def verdict(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("PASS" if ok else "FAIL")
+
+
+def summary_rows(res: dict) -> list[tuple[str, str, str, str]]:
+    """(figure, measured, target, PASS/FAIL) for the table and the JSON."""
+    rows = []
+    ps = res.get("per_step")
+    if ps:
+        for name, key in (("reference", "ratio_reference"), ("small", "ratio_small")):
+            s = ps["shapes"][name]
+            rows.append((f"1 per-step {name} ({s['n_features']} f, batch {s['batch_size']})",
+                         f"{s['framework_step_ms']:.2f} vs {s['plain_step_ms']:.2f} ms/step, "
+                         f"ratio {s['ratio']:.3f}",
+                         f"<= {TARGETS[key]}", verdict(s["ratio"] <= TARGETS[key])))
+        f = ps["flops"]
+        rows.append(("2 FLOP/s vs matmul peak",
+                     f"{f['framework_gflops']:.1f} / {f['peak_gflops']:.1f} GFLOP/s = "
+                     f"{100 * f['share']:.0f}% (conservative {100 * f['share_conservative']:.0f}%)",
+                     ">= 70%", verdict(f["share"] >= TARGETS["flops_share"])))
+    sw = res.get("sweep")
+    if sw:
+        rows.append((f"3 sweep {len(sw['bottlenecks'])}x{len(sw['epochs'])} multirun / naive",
+                     f"{sw['multirun_s']:.0f} s / {sw['naive_s']:.0f} s = {sw['ratio']:.2f}",
+                     "<= 0.5", verdict(sw["ratio"] <= TARGETS["sweep_ratio"])))
+    sd = res.get("seed")
+    if sd:
+        share50 = sd["projected"]["50"]["overhead_share"]
+        rows.append(("4 seed_article overhead",
+                     f"{sd['overhead_s']:.1f} s; {100 * sd['overhead_share']:.0f}% at "
+                     f"{sd['epochs']} ep, {100 * sd['projected']['10']['overhead_share']:.0f}% "
+                     f"at 10, {100 * share50:.1f}% at 50 (projected)",
+                     "<= 10% (50 ep)", verdict(share50 <= TARGETS["overhead_share"])))
+        rss = sd["maxrss_bytes"] / GIB
+        rows.append(("5 seed_article peak RSS", f"{rss:.2f} GiB", "<= 1.5 GiB",
+                     verdict(rss <= TARGETS["peak_rss_gib"])))
+    gr = res.get("growth")
+    if gr:
+        sizes = list(gr["sizes"].values())
+        times = ", ".join(f"{s['epoch_s_extrapolated']:.0f}" for s in sizes)
+        rss = ", ".join(f"{s['peak_rss_fit'] / GIB:.2f}" for s in sizes)
+        rows.append(("6 growth: epoch time (s, extrapolated)",
+                     f"{times}; step x{gr['step_ratio_largest_vs_smallest']:.2f}",
+                     "linear (step <= x1.3)", verdict(gr["time_linear"])))
+        rows.append(("6 growth: peak RSS (GiB)",
+                     f"{rss}; {gr['rss_bytes_per_row_top']:.0f} B/row "
+                     f"({gr['rss_copies_of_data']:.2f}x data)",
+                     "<= 1.5x data/row", verdict(gr["memory_linear"])))
+    return rows
+
+
+def print_explore(ex: dict) -> None:
+    names = list(ex["table"]["reference"])
+    say("\ntraining settings, plain Keras, ms per step (median; x vs default):")
+    say(f"  {'setting':14s} " + "  ".join(f"{s:>22s}" for s in ex["table"]))
+    for name in names:
+        cells = []
+        for shape in ex["table"]:
+            cell = ex["table"][shape][name]
+            reps = "/".join(f"{x:.1f}" for x in cell["step_ms_reps"])
+            cells.append(f"{cell['step_ms']:6.2f} x{cell['vs_default']:.2f} ({reps})")
+        say(f"  {name:14s} " + "  ".join(f"{c:>22s}" for c in cells))
+
+
+def print_summary(res: dict) -> None:
+    rows = res["summary"]
+    widths = [max(len(r[i]) for r in [("figure", "measured", "target", ""), *rows])
+              for i in range(4)]
+    say("\n" + "=" * (sum(widths) + 8))
+    say("aesweep benchmark summary (medians; every repetition is in the JSON)")
+    for r in [("figure", "measured", "target", "result"), *rows]:
+        say("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)))
+    say("=" * (sum(widths) + 8))
+
+
+# ---------------------------------------------------------------------------- main
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="aesweep performance benchmark (issue 5)",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smoke version, a few minutes")
+    parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "bench.json")
+    parser.add_argument("--only", default=",".join(SECTIONS),
+                        help=f"comma-separated sections among {', '.join(SECTIONS)}")
+    parser.add_argument("--keep-tmp", action="store_true", help="keep the temporary dir")
+    options = parser.parse_args()
+    only = set(options.only.split(","))
+    if only - set(SECTIONS):
+        parser.error(f"unknown sections {only - set(SECTIONS)}")
+    profile_name = "quick" if options.quick else "full"
+    profile = PROFILES[profile_name]
+    reps = profile["reps"]
+    tmp = Path(tempfile.mkdtemp(prefix="aesweep-bench-"))
+    started = time.perf_counter()
+    res: dict[str, Any] = {
+        "profile": profile_name, "config": profile, "targets": TARGETS,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                    "python": platform.python_version(), "loadavg_start": os.getloadavg()},
+        "errors": {},
+    }
+    say(f"aesweep benchmark ({profile_name}); load average {os.getloadavg()}; tmp {tmp}")
+    try:
+        if only & {"per_step", "explore"}:
+            specs = [("default", [])]
+            if "explore" in only:
+                specs += [(name, ["--intra", str(a), "--inter", str(b)])
+                          for name, a, b in THREADS]
+            workers = start_workers(tmp, specs)
+            try:
+                res["machine"]["worker"] = workers["default"].call("ping")
+                say(f"  worker: {res['machine']['worker']}")
+                archs = {name: workers["default"].call("arch", n_features=s["n_features"],
+                                                       bottleneck=s["bottleneck"])
+                         for name, s in (("reference", REF), ("small", SMALL))}
+                for name, arch in archs.items():
+                    if not arch["same_as_plain"]:
+                        raise RuntimeError(f"plain model differs from build_autoencoder "
+                                           f"({name}): {arch}")
+                if "per_step" in only:
+                    res["per_step"] = section_per_step(workers["default"], profile, reps,
+                                                       archs)
+                if "explore" in only:
+                    res["explore"] = section_explore(workers, profile, reps)
+            finally:
+                for worker in workers.values():
+                    worker.close()
+        steady = None
+        if "per_step" in res:
+            steady = res["per_step"]["shapes"]["reference"]["framework_epoch_s"]
+        for name, run in (("growth", lambda: section_growth(tmp, profile, reps)),
+                          ("seed", lambda: section_seed(tmp, profile, steady)),
+                          ("sweep", lambda: section_sweep(tmp, profile))):
+            if name not in only:
+                continue
+            try:
+                res[name] = run()
+            except Exception as error:  # one broken section must not lose the others
+                res["errors"][name] = f"{type(error).__name__}: {error}"
+                say(f"  {name} FAILED: {error}")
+    finally:
+        res["elapsed_s"] = time.perf_counter() - started
+        res["machine"]["loadavg_end"] = os.getloadavg()
+        res["summary"] = [dict(zip(("figure", "measured", "target", "result"), r, strict=True))
+                          for r in summary_rows(res)]
+        options.out.parent.mkdir(parents=True, exist_ok=True)
+        options.out.write_text(json.dumps(res, indent=1, default=str) + "\n")
+        if not options.keep_tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if "explore" in res:
+        print_explore(res["explore"])
+    print_summary({"summary": summary_rows(res)})
+    for name, error in res["errors"].items():
+        say(f"section {name} failed: {error}")
+    say(f"elapsed {res['elapsed_s'] / 60:.1f} min; load average at the end "
+        f"{res['machine']['loadavg_end']}; written to {options.out}")
+    return 1 if res["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,385 @@
+"""A long-lived TensorFlow process that ``bench/run.py`` drives, one measurement at a time.
+
+Protocol: one JSON object per line on stdin (a command), one JSON object per line on the
+private reply channel (the process's original stdout; TensorFlow and Keras may print to the
+real stdout, which is redirected to stderr). Commands:
+
+``ping``        versions, thread settings, Keras's resolved ``jit_compile="auto"``.
+``arch``        sum(in x out) of the Dense layers of ``aesweep.model.build_autoencoder`` and
+                whether the hand-written plain model has the same layers and parameters.
+``fit``         one timed training run, ``impl`` = ``framework`` (``AutoencoderFeatures.fit``)
+                or ``plain`` (hand-written functional model + ``model.fit``), with per-epoch
+                end times from a callback.
+``matmul``      GFLOP/s of a warm float32 ``tf.linalg.matmul`` (n x n by n x n).
+``load``        allocate an (n_rows, n_features) float32 array and keep it (growth).
+``grow``        ``AutoencoderFeatures.fit`` on the loaded array, stopped after a fixed number
+                of steps; per-step time, set-up time and the peak RSS during the fit.
+
+Thread settings (``--intra``/``--inter``) must be applied before TensorFlow runs any op,
+hence one process per setting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import itertools
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+# The reply channel is a private copy of stdout; anything else printing goes to stderr.
+_REPLY = os.fdopen(os.dup(1), "w", buffering=1)
+os.dup2(2, 1)
+
+import numpy as np  # noqa: E402
+
+_DATA: dict[tuple, np.ndarray] = {}
+_GROWTH: dict[str, Any] = {}
+
+
+class _Abort(Exception):
+    """Raised by the step limiter if the training loop ignores ``stop_training``."""
+
+
+def _proc_status(*keys: str) -> dict[str, int]:
+    """Values of /proc/self/status in bytes (VmRSS, VmHWM)."""
+    found = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in keys:
+            found[key] = int(value.split()[0]) * 1024
+    return found
+
+
+def _reset_peak_rss() -> bool:
+    """Reset VmHWM to the current RSS (Linux: ``echo 5 > /proc/self/clear_refs``)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def _data(n_rows: int, n_features: int, seed: int) -> np.ndarray:
+    key = (n_rows, n_features, seed)
+    if key not in _DATA:
+        rng = np.random.default_rng(seed)
+        _DATA[key] = rng.standard_normal((n_rows, n_features), dtype=np.float32)
+    return _DATA[key]
+
+
+def _callbacks_module():
+    import keras
+
+    class Clock(keras.callbacks.Callback):
+        """Wall-clock time of every epoch end (and of the first batch), across fit calls."""
+
+        def __init__(self, log: dict[str, list[float]], limit: int | None = None) -> None:
+            super().__init__()
+            self.log, self.limit = log, limit
+
+        def on_train_begin(self, logs=None):
+            self.log.setdefault("train_begin", []).append(time.perf_counter())
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.log.setdefault("epoch_end", []).append(time.perf_counter())
+
+    class StepClock(Clock):
+        """Also the end time of each step; stops training after ``limit`` steps."""
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self.log.setdefault("batch_begin", []).append(time.perf_counter())
+
+        def on_train_batch_end(self, batch, logs=None):
+            ends = self.log.setdefault("batch_end", [])
+            ends.append(time.perf_counter())
+            if self.limit is not None and len(ends) >= self.limit:
+                self.model.stop_training = True
+                if len(ends) >= self.limit + 3:
+                    raise _Abort  # the loop did not honour stop_training
+
+    return Clock, StepClock
+
+
+@contextlib.contextmanager
+def _inject(callback: Any):
+    """Add ``callback`` to every ``keras.Model.fit`` call made inside the block, so the
+    framework is timed by the same clock as the plain script, whatever it passes itself."""
+    import keras
+
+    original = keras.Model.fit
+    calls = []
+
+    def fit(self, *args, **kwargs):
+        calls.append(1)
+        kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), callback]
+        return original(self, *args, **kwargs)
+
+    keras.Model.fit = fit
+    try:
+        yield calls
+    finally:
+        keras.Model.fit = original
+
+
+def plain_autoencoder(n_features: int, bottleneck: int, widths: list[int]):
+    """The reference architecture, written by hand with the functional API:
+    Dense-BN-LeakyReLU blocks, a linear bottleneck, a mirrored decoder, a linear output."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(shape=(n_features,))
+    x = inputs
+    for units in widths:
+        x = layers.Dense(units)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.Activation("leaky_relu")(x)
+    x = layers.Dense(bottleneck)(x)
+    for units in reversed(widths):
+        x = layers.Dense(units)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.Activation("leaky_relu")(x)
+    outputs = layers.Dense(n_features)(x)
+    return keras.Model(inputs, outputs)
+
+
+def _dense_shapes(model) -> list[list[int]]:
+    import keras
+
+    return [list(layer.kernel.shape) for layer in model.layers
+            if isinstance(layer, keras.layers.Dense)]
+
+
+def cmd_ping(args: dict) -> dict:
+    import keras
+    import tensorflow as tf
+
+    import aesweep
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("adam", "mse")
+    return {
+        "tensorflow": tf.__version__, "keras": keras.__version__,
+        "aesweep": getattr(aesweep, "__version__", "?"), "numpy": np.__version__,
+        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+        "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+        "jit_compile_auto_resolves_to": bool(model.jit_compile),
+        "devices": [d.device_type for d in tf.config.list_physical_devices()],
+        "cwd": os.getcwd(),
+    }
+
+
+def cmd_arch(args: dict) -> dict:
+    import keras
+
+    from aesweep.model import build_autoencoder, hidden_widths
+
+    n_features, bottleneck = args["n_features"], args["bottleneck"]
+    framework, _ = build_autoencoder(n_features, bottleneck)
+    widths = hidden_widths(n_features, None)
+    plain = plain_autoencoder(n_features, bottleneck, widths)
+    shapes = _dense_shapes(framework)
+    result = {
+        "widths": widths,
+        "dense_kernels": shapes,
+        "sum_in_out": sum(i * o for i, o in shapes),
+        "first_layer_in_out": shapes[0][0] * shapes[0][1],
+        "params_framework": framework.count_params(),
+        "params_plain": plain.count_params(),
+        "same_as_plain": shapes == _dense_shapes(plain)
+        and framework.count_params() == plain.count_params(),
+    }
+    del framework, plain
+    keras.backend.clear_session()
+    return result
+
+
+def _plain_fit(X, X_val, args: dict, clock) -> None:
+    import keras
+    import tensorflow as tf
+
+    from aesweep.model import hidden_widths
+
+    settings = args.get("settings") or {}
+    keras.utils.set_random_seed(args["seed"])
+    model = plain_autoencoder(X.shape[1], args["bottleneck"], hidden_widths(X.shape[1], None))
+    compile_kwargs = {}
+    if "jit_compile" in settings:
+        compile_kwargs["jit_compile"] = settings["jit_compile"]
+    if "steps_per_execution" in settings:
+        compile_kwargs["steps_per_execution"] = settings["steps_per_execution"]
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3), loss="mse",
+                  **compile_kwargs)
+    val = None if X_val is None else (X_val, X_val)
+    if settings.get("tfdata"):
+        data = (tf.data.Dataset.from_tensor_slices((X, X))
+                .shuffle(len(X), seed=args["seed"], reshuffle_each_iteration=True)
+                .batch(args["batch_size"]).prefetch(tf.data.AUTOTUNE))
+        model.fit(data, epochs=args["epochs"], validation_data=val, verbose=0,
+                  callbacks=[clock])
+    else:
+        model.fit(X, X, batch_size=args["batch_size"], epochs=args["epochs"],
+                  validation_data=val, verbose=0, callbacks=[clock])
+
+
+def _framework_fit(X, X_val, args: dict, clock) -> int:
+    import aesweep
+
+    estimator = aesweep.AutoencoderFeatures(
+        bottleneck=args["bottleneck"], hidden_units=None, epochs=args["epochs"],
+        batch_size=args["batch_size"], optimizer="adam", learning_rate=1e-3,
+        random_state=args["seed"])
+    with _inject(clock) as calls:
+        if X_val is None:
+            estimator.fit(X)
+        else:
+            estimator.fit(X, validation_data=X_val)
+    return len(calls)
+
+
+def cmd_fit(args: dict) -> dict:
+    """Train for ``epochs`` epochs; the steady epoch time is the median interval between
+    consecutive epoch ends (the first epoch, which traces the graph, is excluded)."""
+    import keras
+
+    Clock, _ = _callbacks_module()
+    n_features = args["n_features"]
+    X = _data(args["n_train"], n_features, 1)
+    X_val = _data(args["n_val"], n_features, 2) if args.get("n_val") else None
+    log: dict[str, list[float]] = {}
+    clock = Clock(log)
+    keras.backend.clear_session()
+    gc.collect()
+    started = time.perf_counter()
+    fit_calls = None
+    if args["impl"] == "plain":
+        _plain_fit(X, X_val, args, clock)
+    else:
+        fit_calls = _framework_fit(X, X_val, args, clock)
+    total = time.perf_counter() - started
+    ends = log.get("epoch_end", [])
+    intervals = [b - a for a, b in itertools.pairwise(ends)]
+    result = {
+        "total_s": total,
+        "epochs_seen": len(ends),
+        "first_epoch_s": (ends[0] - started) if ends else None,
+        "epoch_intervals_s": intervals,
+        "steady_epoch_s": float(np.median(intervals)) if intervals else None,
+        "steps_per_epoch": -(-args["n_train"] // args["batch_size"]),
+        "fit_calls": fit_calls,
+    }
+    keras.backend.clear_session()
+    gc.collect()
+    return result
+
+
+def cmd_matmul(args: dict) -> dict:
+    import tensorflow as tf
+
+    n = args.get("n", 2048)
+    a = tf.random.normal((n, n), dtype=tf.float32, seed=1)
+    b = tf.random.normal((n, n), dtype=tf.float32, seed=2)
+    for _ in range(args.get("warmup", 3)):
+        tf.linalg.matmul(a, b).numpy()
+    rates = []
+    for _ in range(args.get("iters", 10)):
+        started = time.perf_counter()
+        tf.linalg.matmul(a, b).numpy()
+        rates.append(2 * n**3 / (time.perf_counter() - started) / 1e9)
+    return {"n": n, "gflops": rates, "median_gflops": float(np.median(rates))}
+
+
+def cmd_load(args: dict) -> dict:
+    before = _proc_status("VmRSS")["VmRSS"]
+    X = _data(args["n_rows"], args["n_features"], 3)
+    _GROWTH["X"] = X
+    gc.collect()
+    return {"data_bytes": int(X.nbytes), "rss_before_data": before,
+            "rss_after_data": _proc_status("VmRSS")["VmRSS"]}
+
+
+def cmd_grow(args: dict) -> dict:
+    """``AutoencoderFeatures.fit`` on the whole loaded array (one epoch requested), stopped
+    after ``steps`` steps by a callback; the first ``skip`` steps are not timed."""
+    import keras
+
+    import aesweep
+
+    _, StepClock = _callbacks_module()
+    X = _GROWTH["X"]
+    steps, skip = args["steps"], args["skip"]
+    log: dict[str, list[float]] = {}
+    clock = StepClock(log, limit=steps)
+    keras.backend.clear_session()
+    gc.collect()
+    rss_before = _proc_status("VmRSS")["VmRSS"]
+    peak_reset = _reset_peak_rss()
+    estimator = aesweep.AutoencoderFeatures(
+        bottleneck=args["bottleneck"], hidden_units=None, epochs=1,
+        batch_size=args["batch_size"], random_state=args["seed"])
+    started = time.perf_counter()
+    aborted = False
+    with _inject(clock) as calls:
+        try:
+            estimator.fit(X)
+        except _Abort:
+            aborted = True
+    total = time.perf_counter() - started
+    status = _proc_status("VmRSS", "VmHWM")
+    ends, begins = log.get("batch_end", []), log.get("batch_begin", [])
+    timed = ends[skip - 1:steps]
+    per_step = (timed[-1] - timed[0]) / (len(timed) - 1) if len(timed) > 1 else None
+    del estimator
+    keras.backend.clear_session()
+    gc.collect()
+    return {
+        "n_rows": len(X), "steps_run": len(ends), "steps_timed": max(0, len(timed) - 1),
+        "per_step_s": per_step,
+        "setup_s": (begins[0] - started) if begins else None,
+        "fit_call_s": total, "fit_calls": len(calls), "aborted": aborted,
+        "rss_before_fit": rss_before, "peak_rss_fit": status["VmHWM"],
+        "peak_reset": peak_reset, "rss_after_fit": status["VmRSS"],
+    }
+
+
+COMMANDS = {"ping": cmd_ping, "arch": cmd_arch, "fit": cmd_fit, "matmul": cmd_matmul,
+            "load": cmd_load, "grow": cmd_grow}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--intra", type=int, default=None)
+    parser.add_argument("--inter", type=int, default=None)
+    options = parser.parse_args()
+
+    import tensorflow as tf
+
+    if options.intra is not None:
+        tf.config.threading.set_intra_op_parallelism_threads(options.intra)
+    if options.inter is not None:
+        tf.config.threading.set_inter_op_parallelism_threads(options.inter)
+    import aesweep  # noqa: F401  (import cost paid before "ready")
+
+    _REPLY.write(json.dumps({"ready": True, "pid": os.getpid()}) + "\n")
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        request = json.loads(line)
+        try:
+            reply = {"ok": True, "result": COMMANDS[request["cmd"]](request.get("args", {}))}
+        except Exception:
+            reply = {"ok": False, "error": traceback.format_exc()}
+        _REPLY.write(json.dumps(reply) + "\n")
+
+
+if __name__ == "__main__":
+    main()
