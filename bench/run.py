@@ -16,10 +16,12 @@ interleaved (A, B, A, B, ... with the order alternating between repetitions), an
 figure is the median of the repetitions (3 in the full version unless said otherwise;
 1 in ``--quick``). Paired ratios are taken within a repetition, then their median.
 
-TensorFlow runs in long-lived worker processes (``bench/worker.py``), one per thread
-setting and one per data size for the growth test; the driver (this file) imports no
-TensorFlow. Workers run in a temporary directory, so nothing the framework may cache
-under ``outputs/`` survives between repetitions or leaks into the checkout.
+TensorFlow runs in long-lived worker processes (``bench/worker.py``): one for the
+framework, one for the plain-Keras baseline (so nothing the framework sets globally in
+TensorFlow changes the baseline), one per thread setting and one per data size for the
+growth test; the driver (this file) imports no TensorFlow. Workers and CLI runs work in
+a temporary directory, so nothing the framework may cache under ``outputs/`` leaks into
+the checkout or from one measurement into another that must recompute it.
 
 1. Per-step cost. ``aesweep.AutoencoderFeatures(...).fit(X, validation_data=X_val)`` vs a
    hand-written functional Keras model (Dense-BN-LeakyReLU blocks, linear bottleneck,
@@ -31,9 +33,11 @@ under ``outputs/`` survives between repetitions or leaks into the checkout.
    ``keras.Model.fit`` calls); the epoch time is the median interval between consecutive
    epoch ends, so the first epoch (graph tracing) is excluded and everything a training
    loop does per epoch (validation, checkpoints, re-entering ``fit``) is included. Shapes:
-   (a) reference: 500 features, bottleneck 50, widths 1000/500, batch 64,
-       7,000 training + 1,000 validation rows (10k rows x 0.7 / 0.1); target ratio <= 1.05.
-   (b) small tabular: 100 features, bottleneck 50, widths 200/100, batch 16; target <= 0.5.
+   (a) reference: 500 features, bottleneck 50, widths 1000/500, batch 64, 3,500 training
+       + 500 validation rows (half the seed_article split of 10k rows: 0.7 / 0.1, to save
+       time; the per-step cost does not depend on it), 4 epochs; target ratio <= 1.05.
+   (b) small tabular: 100 features, bottleneck 50, widths 200/100, batch 16, 2,400 + 300
+       rows, 4 epochs; target ratio <= 0.5.
 2. Distance to the limit. Dense-layer FLOPs per training row
    = 6 x sum(in x out) (forward 2, gradient w.r.t. inputs 2, w.r.t. weights 2), plus
    2 x sum(in x out) per validation row; achieved FLOP/s = FLOPs of one epoch / epoch time
@@ -46,31 +50,38 @@ under ``outputs/`` survives between repetitions or leaks into the checkout.
    (synthetic_classification, 2000 x 50): ``aesweep -m ...`` in one process vs a naive
    loop that runs ``aesweep <overrides> sweep.skip_finished=false`` once per grid point,
    each in a fresh process and a fresh working directory (so nothing can be reused),
-   all logging to one temporary SQLite store. Wall time of each, process start included.
+   logging to one temporary SQLite store (the multirun to another). Wall time of each,
+   process start included; the multirun's time includes its closing table and report.
+   Runs of the naive loop carrying a ``resumed`` tag are flagged (they would have reused
+   work).
    One repetition in the full version (the naive loop alone takes minutes).
    Target: multirun / naive <= 0.5.
 4. Overhead. ``aesweep +experiment=seed_article trainer.epochs=E`` run through
    ``bench/timed_cli.py``, which imports TensorFlow, Keras, MLflow, scikit-learn and
    matplotlib first and then times ``aesweep.app.main()``; overhead = that job time minus
-   the run's ``train_seconds`` metric (read through ``MlflowClient``). The 50-epoch share
-   is projected with the steady epoch time of 1(a), the same shape:
-   train_50 = train_E + (50 - E) x epoch. Target: share <= 10% at 50 epochs.
+   the run's ``train_seconds`` metric (read through ``MlflowClient``). E = 2 (1 in
+   ``--quick``), 3 repetitions. The 10- and 50-epoch shares are projected with the
+   framework's steady epoch time of 1(a), the same shape, scaled to 7,000 training rows:
+   train_N = train_E + (N - E) x epoch, overhead unchanged. Target: <= 10% at 50 epochs
+   (the seed_article job as configured).
 5. Memory. Peak RSS (``ru_maxrss``) of the same seed_article process. Target <= 1.5 GiB.
 6. Growth. One worker per size holds the whole float32 array (10k, 100k, 1M rows x 500
    features) and calls ``AutoencoderFeatures(bottleneck=50, epochs=1).fit(X)`` on it; a
    callback stops training after a fixed number of steps (the first few untimed), so the
    epoch time is extrapolated: per-step time x ceil(rows / 64), plus the measured fit
    set-up time. Peak RSS during the fit is measured for real (VmHWM, reset before each
-   fit). Linear growth means: per-step time at the largest size <= 1.3 x the smallest,
+   fit). ``--quick`` uses 5k, 20k and 80k rows.
+   Linear growth means: per-step time at the largest size <= 1.3 x the smallest,
    and peak RSS grows by <= 1.5 x the data's own bytes per row between the two largest
    sizes (a second full copy of the data would make it 2x).
 
 Training settings (explored with the plain-Keras baseline, both shapes, training only,
-2,048 rows): ``jit_compile=True``, ``steps_per_execution`` 8 and 32, a ``tf.data`` pipeline
-(``from_tensor_slices -> shuffle -> batch -> prefetch(AUTOTUNE)``) instead of NumPy arrays,
-both stacked (``jit+spe32``), and TensorFlow thread settings (intra/inter-op threads
-1/1 and 2/1 vs the default 0/0 = all cores), each thread setting in its own worker.
-Reported as milliseconds per step and relative to the default.
+2,048 rows, 3 epochs, the first untimed): ``jit_compile=True`` (Keras resolves its
+default ``"auto"`` to False on a CPU-only machine), ``steps_per_execution`` 8 and 32, a
+``tf.data`` pipeline (``from_tensor_slices -> shuffle -> batch -> prefetch(AUTOTUNE)``)
+instead of NumPy arrays, and TensorFlow thread settings (intra/inter-op threads 1/1 and
+2/1 vs the default 0/0 = one per core), each thread setting in its own worker. Reported as
+milliseconds per step (median of 3) and relative to the default.
 """
 
 from __future__ import annotations
@@ -103,12 +114,12 @@ SMALL = {"name": "small", "n_features": 100, "bottleneck": 50, "batch_size": 16}
 PROFILES: dict[str, dict[str, Any]] = {
     "full": {
         "reps": 3,
-        "per_step": {"reference": {"n_train": 7000, "n_val": 1000, "epochs": 3},
-                     "small": {"n_train": 4000, "n_val": 500, "epochs": 4}},
+        "per_step": {"reference": {"n_train": 3500, "n_val": 500, "epochs": 4},
+                     "small": {"n_train": 2400, "n_val": 300, "epochs": 4}},
         "explore": {"reference": {"n_train": 2048, "epochs": 3},
                     "small": {"n_train": 2048, "epochs": 3}},
         "growth": {"sizes": [10_000, 100_000, 1_000_000], "steps": 30, "skip": 6},
-        "seed": {"epochs": 3, "reps": 3},
+        "seed": {"epochs": 2, "reps": 3},
         "sweep": {"bottlenecks": [4, 8, 16], "epochs": [1, 2, 4], "reps": 1},
     },
     "quick": {
@@ -116,8 +127,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "per_step": {"reference": {"n_train": 1280, "n_val": 256, "epochs": 3},
                      "small": {"n_train": 1024, "n_val": 256, "epochs": 3}},
         "explore": {"reference": {"n_train": 2048, "epochs": 2},
-                    "small": {"n_train": 2048, "epochs": 2}},
-        "growth": {"sizes": [10_000, 50_000, 200_000], "steps": 12, "skip": 4},
+                    "small": {"n_train": 1024, "epochs": 2}},
+        "growth": {"sizes": [5_000, 20_000, 80_000], "steps": 10, "skip": 4},
         "seed": {"epochs": 1, "reps": 1},
         "sweep": {"bottlenecks": [4, 8], "epochs": [1], "reps": 1},
     },
@@ -129,7 +140,6 @@ SETTINGS = [
     ("spe=8", {"steps_per_execution": 8}),
     ("spe=32", {"steps_per_execution": 32}),
     ("tf.data", {"tfdata": True}),
-    ("jit+spe32", {"jit_compile": True, "steps_per_execution": 32}),
 ]
 THREADS = [("threads 1/1", 1, 1), ("threads 2/1", 2, 1)]  # intra, inter; default is 0/0
 
@@ -226,7 +236,8 @@ def dense_flops(arch: dict, n_train: int, n_val: int) -> dict[str, float]:
             "conservative": (6 * s - 2 * first) * n_train + 2 * s * n_val}
 
 
-def section_per_step(w: Worker, profile: dict, reps: int, archs: dict) -> dict:
+def section_per_step(workers: dict[str, Worker], profile: dict, reps: int,
+                     archs: dict) -> dict:
     say("\n== 1-2. per-step cost (framework vs plain Keras) and distance to the limit ==")
     shapes = {"reference": REF, "small": SMALL}
     rows: dict[str, dict[str, list]] = {s: {"framework": [], "plain": []} for s in shapes}
@@ -236,7 +247,7 @@ def section_per_step(w: Worker, profile: dict, reps: int, archs: dict) -> dict:
         for shape_name, shape in shapes.items():
             size = profile["per_step"][shape_name]
             for impl in order:
-                r = w.call("fit", impl=impl, seed=rep, **shape, **size)
+                r = workers[impl].call("fit", impl=impl, seed=rep, **shape, **size)
                 if r["steady_epoch_s"] is None:
                     raise RuntimeError(f"{impl} {shape_name}: fewer than 2 epochs were "
                                        f"seen by the epoch clock: {r}")
@@ -246,7 +257,7 @@ def section_per_step(w: Worker, profile: dict, reps: int, archs: dict) -> dict:
                     f"{r['steady_epoch_s']:.3f} s  ({r['step_ms']:.2f} ms/step, epochs "
                     f"{', '.join(f'{x:.2f}' for x in r['epoch_intervals_s'])})")
             if shape_name == "reference":
-                m = w.call("matmul", n=2048, warmup=3, iters=10)
+                m = workers["plain"].call("matmul", n=2048, warmup=3, iters=10)
                 matmul.append(m)
                 say(f"  rep {rep + 1} matmul 2048^2 float32: {m['median_gflops']:.1f} GFLOP/s")
 
@@ -301,7 +312,7 @@ def section_explore(workers: dict[str, Worker], profile: dict, reps: int) -> dic
     for rep in range(reps):
         for shape_name, shape in shapes.items():
             size = profile["explore"][shape_name]
-            plan = [(name, workers["default"], settings) for name, settings in SETTINGS]
+            plan = [(name, workers["plain"], settings) for name, settings in SETTINGS]
             plan += [(name, workers[name], {}) for name, *_ in THREADS]
             shift = rep % len(plan)
             plan = plan[shift:] + plan[:shift] if rep % 2 == 0 else list(reversed(plan))
@@ -453,7 +464,8 @@ def section_seed(tmp: Path, profile: dict, steady_epoch_s: float | None) -> dict
         "job_s": median([r["job_s"] for r in reps]),
         "overhead_share": median([r["overhead_share"] for r in reps]),
         "epoch_s_used_for_projection": epoch,
-        "epoch_source": "section 1(a) framework steady epoch" if steady_epoch_s is not None
+        "epoch_source": "section 1(a) framework steady epoch, scaled to 7,000 rows"
+        if steady_epoch_s is not None
         else "train_seconds / epochs",
         "projected": projected,
         "maxrss_bytes": median([r["maxrss_bytes"] for r in reps]),
@@ -588,6 +600,17 @@ def print_summary(res: dict) -> None:
 # ---------------------------------------------------------------------------- main
 
 
+def code_state() -> dict[str, str]:
+    """The commit and any uncommitted change to the package: others edit it concurrently."""
+    def git(*args: str) -> str:
+        proc = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
+                              check=False)
+        return proc.stdout.strip()
+
+    return {"commit": git("rev-parse", "HEAD"),
+            "dirty": git("status", "--short", "--", "src", "conf", "experiments")}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="aesweep performance benchmark (issue 5)",
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -608,50 +631,64 @@ def main() -> int:
     started = time.perf_counter()
     res: dict[str, Any] = {
         "profile": profile_name, "config": profile, "targets": TARGETS,
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "code": code_state(),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                     "python": platform.python_version(), "loadavg_start": os.getloadavg()},
-        "errors": {},
+        "sections": {}, "errors": {},
     }
     say(f"aesweep benchmark ({profile_name}); load average {os.getloadavg()}; tmp {tmp}")
+
+    def section(name: str, run: Any) -> None:
+        """Run one section, recording its wall time and load; one broken section does not
+        lose the others."""
+        clock, load = time.perf_counter(), os.getloadavg()
+        try:
+            res[name] = run()
+        except Exception as error:
+            res["errors"][name] = f"{type(error).__name__}: {error}"
+            say(f"  {name} FAILED: {error}")
+        res["sections"][name] = {"wall_s": time.perf_counter() - clock, "loadavg_start": load,
+                                 "loadavg_end": os.getloadavg()}
+        say(f"  [{name}: {res['sections'][name]['wall_s']:.0f} s, load average "
+            f"{load[0]:.1f} -> {os.getloadavg()[0]:.1f}]")
+
     try:
         if only & {"per_step", "explore"}:
-            specs = [("default", [])]
+            # Framework and plain script in separate processes, so that nothing the
+            # framework sets globally in TensorFlow changes the baseline.
+            specs = [("framework", []), ("plain", [])]
             if "explore" in only:
                 specs += [(name, ["--intra", str(a), "--inter", str(b)])
                           for name, a, b in THREADS]
             workers = start_workers(tmp, specs)
             try:
-                res["machine"]["worker"] = workers["default"].call("ping")
+                res["machine"]["worker"] = workers["plain"].call("ping")
                 say(f"  worker: {res['machine']['worker']}")
-                archs = {name: workers["default"].call("arch", n_features=s["n_features"],
-                                                       bottleneck=s["bottleneck"])
+                archs = {name: workers["plain"].call("arch", n_features=s["n_features"],
+                                                     bottleneck=s["bottleneck"])
                          for name, s in (("reference", REF), ("small", SMALL))}
                 for name, arch in archs.items():
                     if not arch["same_as_plain"]:
                         raise RuntimeError(f"plain model differs from build_autoencoder "
                                            f"({name}): {arch}")
                 if "per_step" in only:
-                    res["per_step"] = section_per_step(workers["default"], profile, reps,
-                                                       archs)
+                    section("per_step", lambda: section_per_step(workers, profile, reps, archs))
                 if "explore" in only:
-                    res["explore"] = section_explore(workers, profile, reps)
+                    section("explore", lambda: section_explore(workers, profile, reps))
             finally:
                 for worker in workers.values():
                     worker.close()
         steady = None
         if "per_step" in res:
-            steady = res["per_step"]["shapes"]["reference"]["framework_epoch_s"]
-        for name, run in (("growth", lambda: section_growth(tmp, profile, reps)),
-                          ("seed", lambda: section_seed(tmp, profile, steady)),
-                          ("sweep", lambda: section_sweep(tmp, profile))):
-            if name not in only:
-                continue
-            try:
-                res[name] = run()
-            except Exception as error:  # one broken section must not lose the others
-                res["errors"][name] = f"{type(error).__name__}: {error}"
-                say(f"  {name} FAILED: {error}")
+            ref = res["per_step"]["shapes"]["reference"]
+            # The seed_article job trains 7,000 rows and validates 1,000: same ratio as here.
+            steady = ref["framework_epoch_s"] * 7000 / ref["n_train"]
+        if "growth" in only:
+            section("growth", lambda: section_growth(tmp, profile, reps))
+        if "seed" in only:
+            section("seed", lambda: section_seed(tmp, profile, steady))
+        if "sweep" in only:
+            section("sweep", lambda: section_sweep(tmp, profile))
     finally:
         res["elapsed_s"] = time.perf_counter() - started
         res["machine"]["loadavg_end"] = os.getloadavg()
