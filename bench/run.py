@@ -116,8 +116,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "reps": 3,
         "per_step": {"reference": {"n_train": 3500, "n_val": 500, "epochs": 4},
                      "small": {"n_train": 2400, "n_val": 300, "epochs": 4}},
-        "explore": {"reference": {"n_train": 2048, "epochs": 3},
-                    "small": {"n_train": 2048, "epochs": 3}},
+        "explore": {"rows": {"reference": 2048, "small": 2048}, "rounds": 5},
         "growth": {"sizes": [10_000, 100_000, 1_000_000], "steps": 30, "skip": 6},
         "seed": {"epochs": 2, "reps": 3},
         "sweep": {"bottlenecks": [4, 8, 16], "epochs": [1, 2, 4], "reps": 1},
@@ -126,8 +125,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "reps": 1,
         "per_step": {"reference": {"n_train": 1280, "n_val": 256, "epochs": 3},
                      "small": {"n_train": 1024, "n_val": 256, "epochs": 3}},
-        "explore": {"reference": {"n_train": 2048, "epochs": 2},
-                    "small": {"n_train": 1024, "epochs": 2}},
+        "explore": {"rows": {"reference": 2048, "small": 1024}, "rounds": 2},
         "growth": {"sizes": [5_000, 20_000, 80_000], "steps": 10, "skip": 4},
         "seed": {"epochs": 1, "reps": 1},
         "sweep": {"bottlenecks": [4, 8], "epochs": [1], "reps": 1},
@@ -254,8 +252,9 @@ def section_per_step(workers: dict[str, Worker], profile: dict, reps: int,
                 r["step_ms"] = 1000 * r["steady_epoch_s"] / r["steps_per_epoch"]
                 rows[shape_name][impl].append(r)
                 say(f"  rep {rep + 1} {shape_name:9s} {impl:9s} epoch "
-                    f"{r['steady_epoch_s']:.3f} s  ({r['step_ms']:.2f} ms/step, epochs "
-                    f"{', '.join(f'{x:.2f}' for x in r['epoch_intervals_s'])})")
+                    f"{r['steady_epoch_s']:.3f} s  ({r['step_ms']:.2f} ms/step; epochs "
+                    f"{', '.join(f'{x:.2f}' for x in r['epoch_intervals_s'])} s; "
+                    f"CPU {r['steady_epoch_cpu_s']:.3f} s/epoch)")
             if shape_name == "reference":
                 m = workers["plain"].call("matmul", n=2048, warmup=3, iters=10)
                 matmul.append(m)
@@ -265,6 +264,8 @@ def section_per_step(workers: dict[str, Worker], profile: dict, reps: int,
     for shape_name, by_impl in rows.items():
         fw, pl = by_impl["framework"], by_impl["plain"]
         ratios = [f["steady_epoch_s"] / p["steady_epoch_s"] for f, p in zip(fw, pl, strict=True)]
+        cpu_ratios = [f["steady_epoch_cpu_s"] / p["steady_epoch_cpu_s"]
+                      for f, p in zip(fw, pl, strict=True)]
         size = profile["per_step"][shape_name]
         out["shapes"][shape_name] = {
             **shapes[shape_name], **size, "arch": archs[shape_name],
@@ -274,6 +275,8 @@ def section_per_step(workers: dict[str, Worker], profile: dict, reps: int,
             "framework_step_ms": median([r["step_ms"] for r in fw]),
             "plain_step_ms": median([r["step_ms"] for r in pl]),
             "ratios": ratios, "ratio": median(ratios),
+            # Process CPU time: a cross-check less sensitive to other processes' load.
+            "cpu_ratios": cpu_ratios, "cpu_ratio": median(cpu_ratios),
         }
 
     ref = out["shapes"]["reference"]
@@ -304,43 +307,52 @@ def section_per_step(workers: dict[str, Worker], profile: dict, reps: int,
 # ---------------------------------------------------------------------------- explore
 
 
-def section_explore(workers: dict[str, Worker], profile: dict, reps: int) -> dict:
-    say("\n== training settings (plain Keras, training only, ms per step) ==")
+def section_explore(workers: dict[str, Worker], profile: dict) -> dict:
+    """Every (shape, setting) model is built and warmed up once, then trained one epoch at
+    a time, round-robin, so that all settings are measured within seconds of each other."""
+    ex = profile["explore"]
+    say(f"\n== training settings (plain Keras, training only, ms per step; "
+        f"{ex['rounds']} interleaved epochs each) ==")
     shapes = {"reference": REF, "small": SMALL}
-    names = [name for name, _ in SETTINGS] + [name for name, *_ in THREADS]
-    results: dict[str, dict[str, list]] = {s: {n: [] for n in names} for s in shapes}
-    for rep in range(reps):
-        for shape_name, shape in shapes.items():
-            size = profile["explore"][shape_name]
-            plan = [(name, workers["plain"], settings) for name, settings in SETTINGS]
-            plan += [(name, workers[name], {}) for name, *_ in THREADS]
-            shift = rep % len(plan)
-            plan = plan[shift:] + plan[:shift] if rep % 2 == 0 else list(reversed(plan))
-            for name, worker, settings in plan:
-                r = worker.call("fit", impl="plain", seed=rep, n_val=0, settings=settings,
-                                **shape, **size)
-                if r["steady_epoch_s"] is None:
-                    raise RuntimeError(f"explore {name} {shape_name}: no steady epoch: {r}")
-                r["step_ms"] = 1000 * r["steady_epoch_s"] / r["steps_per_epoch"]
-                results[shape_name][name].append(r)
-            line = "  ".join(f"{n}={results[shape_name][n][-1]['step_ms']:.2f}" for n in names)
-            say(f"  rep {rep + 1} {shape_name:9s} {line}")
+    plan = [(name, "plain", settings) for name, settings in SETTINGS]
+    plan += [(name, name, {}) for name, *_ in THREADS]
+    warmup: dict[str, dict[str, Any]] = {s: {} for s in shapes}
+    for shape_name, shape in shapes.items():
+        for name, worker, settings in plan:
+            warmup[shape_name][name] = workers[worker].call(
+                "prepare", key=f"{shape_name}/{name}", seed=0, settings=settings,
+                n_train=ex["rows"][shape_name], **shape)
+    runs: dict[str, dict[str, list]] = {s: {name: [] for name, *_ in plan} for s in shapes}
+    for rnd in range(ex["rounds"]):
+        order = plan[rnd % len(plan):] + plan[:rnd % len(plan)]
+        if rnd % 2:
+            order.reverse()
+        for shape_name in shapes:
+            for name, worker, _ in order:
+                runs[shape_name][name].append(
+                    workers[worker].call("epoch", key=f"{shape_name}/{name}"))
+            line = "  ".join(f"{n}={runs[shape_name][n][-1]['step_ms']:.2f}" for n, *_ in plan)
+            say(f"  round {rnd + 1} {shape_name:9s} {line}")
+    for name in {w for _, w, _ in plan}:
+        workers[name].call("forget")
     table: dict[str, dict[str, Any]] = {}
-    for shape_name, by_name in results.items():
+    for shape_name, by_name in runs.items():
         base = median([r["step_ms"] for r in by_name["default"]])
         table[shape_name] = {}
-        for name, runs in by_name.items():
-            ms = median([r["step_ms"] for r in runs])
+        for name, rs in by_name.items():
+            ms = median([r["step_ms"] for r in rs])
+            ratio = ms / base
             table[shape_name][name] = {
-                "step_ms": ms, "step_ms_reps": [r["step_ms"] for r in runs],
-                "vs_default": ms / base if base else None,
-                "first_epoch_s": median([r["first_epoch_s"] for r in runs]),
+                "step_ms": ms, "step_ms_rounds": [r["step_ms"] for r in rs],
+                "cpu_step_ms": median([r["cpu_step_ms"] for r in rs]),
+                "vs_default": ratio,
+                "effect": "helps" if ratio < 0.9 else "hurts" if ratio > 1.1 else "neutral",
+                "warmup_s": warmup[shape_name][name]["warmup_s"],
             }
-    return {"rows": {s: profile["explore"][s]["n_train"] for s in shapes},
-            "epochs": {s: profile["explore"][s]["epochs"] for s in shapes},
-            "settings": dict(SETTINGS),
+    return {"rows": ex["rows"], "rounds": ex["rounds"], "settings": dict(SETTINGS),
             "threads": {n: {"intra": a, "inter": b} for n, a, b in THREADS},
-            "table": table, "runs": results}
+            "effect_rule": "helps: < 0.9 x default; hurts: > 1.1 x default",
+            "table": table}
 
 
 # ---------------------------------------------------------------------------- growth
@@ -574,16 +586,21 @@ def summary_rows(res: dict) -> list[tuple[str, str, str, str]]:
 
 
 def print_explore(ex: dict) -> None:
-    names = list(ex["table"]["reference"])
-    say("\ntraining settings, plain Keras, ms per step (median; x vs default):")
-    say(f"  {'setting':14s} " + "  ".join(f"{s:>22s}" for s in ex["table"]))
-    for name in names:
+    shapes = list(ex["table"])
+    say(f"\ntraining settings, plain Keras: ms per step, median of {ex['rounds']} interleaved "
+        f"epochs (x vs default; CPU ms per step; {ex['effect_rule']})")
+    say(f"  {'setting':12s} " + "".join(f"{s:>34s}" for s in shapes))
+    for name in ex["table"][shapes[0]]:
         cells = []
-        for shape in ex["table"]:
-            cell = ex["table"][shape][name]
-            reps = "/".join(f"{x:.1f}" for x in cell["step_ms_reps"])
-            cells.append(f"{cell['step_ms']:6.2f} x{cell['vs_default']:.2f} ({reps})")
-        say(f"  {name:14s} " + "  ".join(f"{c:>22s}" for c in cells))
+        for shape in shapes:
+            c = ex["table"][shape][name]
+            cells.append(f"{c['step_ms']:7.2f} x{c['vs_default']:.2f} {c['effect']:7s} "
+                         f"cpu {c['cpu_step_ms']:6.2f}")
+        say(f"  {name:12s} " + "".join(f"{c:>34s}" for c in cells))
+    for shape in shapes:
+        say(f"  every epoch, {shape}: " + "; ".join(
+            f"{name} " + "/".join(f"{x:.1f}" for x in c["step_ms_rounds"])
+            for name, c in ex["table"][shape].items()))
 
 
 def print_summary(res: dict) -> None:
@@ -674,7 +691,7 @@ def main() -> int:
                 if "per_step" in only:
                     section("per_step", lambda: section_per_step(workers, profile, reps, archs))
                 if "explore" in only:
-                    section("explore", lambda: section_explore(workers, profile, reps))
+                    section("explore", lambda: section_explore(workers, profile))
             finally:
                 for worker in workers.values():
                     worker.close()

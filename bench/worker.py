@@ -10,6 +10,9 @@ real stdout, which is redirected to stderr). Commands:
 ``fit``         one timed training run, ``impl`` = ``framework`` (``AutoencoderFeatures.fit``)
                 or ``plain`` (hand-written functional model + ``model.fit``), with per-epoch
                 end times from a callback.
+``prepare``     build, compile and warm up a plain model with given training settings.
+``epoch``       one more timed epoch of a prepared model (epoch-level interleaving).
+``forget``      drop the prepared models.
 ``matmul``      GFLOP/s of a warm float32 ``tf.linalg.matmul`` (n x n by n x n).
 ``load``        allocate an (n_rows, n_features) float32 array and keep it (growth).
 ``grow``        ``AutoencoderFeatures.fit`` on the loaded array, stopped after a fixed number
@@ -90,8 +93,13 @@ def _callbacks_module():
         def on_train_begin(self, logs=None):
             self.log.setdefault("train_begin", []).append(time.perf_counter())
 
+        def on_epoch_begin(self, epoch, logs=None):
+            self.log.setdefault("epoch_begin", []).append(time.perf_counter())
+            self.log.setdefault("epoch_begin_cpu", []).append(time.process_time())
+
         def on_epoch_end(self, epoch, logs=None):
             self.log.setdefault("epoch_end", []).append(time.perf_counter())
+            self.log.setdefault("epoch_end_cpu", []).append(time.process_time())
 
     class StepClock(Clock):
         """Also the end time of each step; stops training after ``limit`` steps."""
@@ -204,31 +212,17 @@ def cmd_arch(args: dict) -> dict:
 
 
 def _plain_fit(X, X_val, args: dict, clock) -> None:
+    """The plain script: the hand-written model and ``model.fit`` with Keras defaults."""
     import keras
-    import tensorflow as tf
 
     from aesweep.model import hidden_widths
 
-    settings = args.get("settings") or {}
     keras.utils.set_random_seed(args["seed"])
     model = plain_autoencoder(X.shape[1], args["bottleneck"], hidden_widths(X.shape[1], None))
-    compile_kwargs = {}
-    if "jit_compile" in settings:
-        compile_kwargs["jit_compile"] = settings["jit_compile"]
-    if "steps_per_execution" in settings:
-        compile_kwargs["steps_per_execution"] = settings["steps_per_execution"]
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3), loss="mse",
-                  **compile_kwargs)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3), loss="mse")
     val = None if X_val is None else (X_val, X_val)
-    if settings.get("tfdata"):
-        data = (tf.data.Dataset.from_tensor_slices((X, X))
-                .shuffle(len(X), seed=args["seed"], reshuffle_each_iteration=True)
-                .batch(args["batch_size"]).prefetch(tf.data.AUTOTUNE))
-        model.fit(data, epochs=args["epochs"], validation_data=val, verbose=0,
-                  callbacks=[clock])
-    else:
-        model.fit(X, X, batch_size=args["batch_size"], epochs=args["epochs"],
-                  validation_data=val, verbose=0, callbacks=[clock])
+    model.fit(X, X, batch_size=args["batch_size"], epochs=args["epochs"], validation_data=val,
+              verbose=0, callbacks=[clock])
 
 
 def _framework_fit(X, X_val, args: dict, clock) -> int:
@@ -268,18 +262,76 @@ def cmd_fit(args: dict) -> dict:
     total = time.perf_counter() - started
     ends = log.get("epoch_end", [])
     intervals = [b - a for a, b in itertools.pairwise(ends)]
+    cpu = [b - a for a, b in itertools.pairwise(log.get("epoch_end_cpu", []))]
     result = {
         "total_s": total,
         "epochs_seen": len(ends),
         "first_epoch_s": (ends[0] - started) if ends else None,
         "epoch_intervals_s": intervals,
         "steady_epoch_s": float(np.median(intervals)) if intervals else None,
+        "epoch_cpu_intervals_s": cpu,
+        "steady_epoch_cpu_s": float(np.median(cpu)) if cpu else None,
         "steps_per_epoch": -(-args["n_train"] // args["batch_size"]),
         "fit_calls": fit_calls,
     }
     keras.backend.clear_session()
     gc.collect()
     return result
+
+
+_MODELS: dict[str, dict[str, Any]] = {}
+
+
+def cmd_prepare(args: dict) -> dict:
+    """Build and compile a plain model with some training settings, keep it under
+    ``key``, and train one untimed epoch (graph tracing, XLA compilation)."""
+    import keras
+    import tensorflow as tf
+
+    from aesweep.model import hidden_widths
+
+    settings = args.get("settings") or {}
+    X = _data(args["n_train"], args["n_features"], 1)
+    keras.utils.set_random_seed(args["seed"])
+    model = plain_autoencoder(X.shape[1], args["bottleneck"], hidden_widths(X.shape[1], None))
+    compile_kwargs = {k: settings[k] for k in ("jit_compile", "steps_per_execution")
+                      if k in settings}
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3), loss="mse",
+                  **compile_kwargs)
+    if settings.get("tfdata"):
+        data = (tf.data.Dataset.from_tensor_slices((X, X))
+                .shuffle(len(X), seed=args["seed"], reshuffle_each_iteration=True)
+                .batch(args["batch_size"]).prefetch(tf.data.AUTOTUNE))
+        fit_kwargs = {"x": data}
+    else:
+        fit_kwargs = {"x": X, "y": X, "batch_size": args["batch_size"]}
+    _MODELS[args["key"]] = {"model": model, "fit": fit_kwargs,
+                            "steps": -(-args["n_train"] // args["batch_size"])}
+    started = time.perf_counter()
+    model.fit(**fit_kwargs, epochs=1, verbose=0)
+    return {"warmup_s": time.perf_counter() - started, "resolved_jit": bool(model.jit_compile)}
+
+
+def cmd_epoch(args: dict) -> dict:
+    """One more epoch of the model kept under ``key``: wall and CPU time from the epoch's
+    begin to its end (the data adapter built by each ``fit`` call is outside)."""
+    Clock, _ = _callbacks_module()
+    entry = _MODELS[args["key"]]
+    log: dict[str, list[float]] = {}
+    entry["model"].fit(**entry["fit"], epochs=1, verbose=0, callbacks=[Clock(log)])
+    wall = log["epoch_end"][0] - log["epoch_begin"][0]
+    cpu = log["epoch_end_cpu"][0] - log["epoch_begin_cpu"][0]
+    return {"epoch_s": wall, "cpu_s": cpu, "steps": entry["steps"],
+            "step_ms": 1000 * wall / entry["steps"], "cpu_step_ms": 1000 * cpu / entry["steps"]}
+
+
+def cmd_forget(args: dict) -> dict:
+    import keras
+
+    _MODELS.clear()
+    keras.backend.clear_session()
+    gc.collect()
+    return {}
 
 
 def cmd_matmul(args: dict) -> dict:
@@ -352,6 +404,7 @@ def cmd_grow(args: dict) -> dict:
 
 
 COMMANDS = {"ping": cmd_ping, "arch": cmd_arch, "fit": cmd_fit, "matmul": cmd_matmul,
+            "prepare": cmd_prepare, "epoch": cmd_epoch, "forget": cmd_forget,
             "load": cmd_load, "grow": cmd_grow}
 
 

@@ -83,8 +83,8 @@ def test_untrained_control_differs_from_trained_encoder(sweep: tuple[Path, str])
 def test_sweep_prints_a_table_of_every_job(sweep: tuple[Path, str]) -> None:
     stdout = sweep[1]
     assert "encoded_accuracy" in stdout
-    rows = [line for line in stdout.splitlines() if line.rstrip().endswith("FINISHED")]
-    assert len(rows) == 4
+    table = stdout[stdout.index("4 jobs"):].splitlines()[2:6]
+    assert len(table) == 4 and all(" FINISHED " in row for row in table)
 
 
 def test_a_failed_job_fails_the_parent(tmp_path: Path) -> None:
