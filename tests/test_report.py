@@ -16,15 +16,8 @@ from mlflow.tracking import MlflowClient
 from PIL import Image
 from scipy import stats
 
-from aesweep.report import (
-    FILES,
-    build_report,
-    format_table,
-    log_report,
-    main,
-    sweep_report,
-    write_report,
-)
+from aesweep.report import FILES, build_report, log_report, main, sweep_report, write_report
+from aesweep.report_text import format_table
 
 BOTTLENECKS, EPOCHS, SEEDS = (4, 16), (5, 20), (0, 1, 2)
 NOISE = {0: 0.0, 1: 0.012, 2: -0.007}

@@ -9,7 +9,6 @@ store and on a tracking server. No TensorFlow: it starts in seconds.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 from collections.abc import Sequence
@@ -201,120 +200,10 @@ def build_report(client_or_uri: MlflowClient | str, experiment_name: str = "aesw
         runs["dataset.name"].mode().iloc[0] if "dataset.name" in runs else "dataset",
         parent.data.params.get("sweep.overrides", ""), statuses, extra, runs, cells,
         client=client)
+    from aesweep.report_text import verdict
+
     report.verdict = verdict(report)
     return report
-
-
-# --- text ----------------------------------------------------------------------------------
-
-
-def decimals(values: pd.Series) -> int:
-    """Decimals showing 3 significant digits of the largest value."""
-    top = np.nanmax(np.abs(values.to_numpy(dtype=float))) if len(values) else np.nan
-    return 3 if not np.isfinite(top) or top == 0 else max(0, min(6, 2 - math.floor(
-        math.log10(top))))
-
-
-def _num(x: float, d: int, signed: bool = False) -> str:
-    return "n/a" if not np.isfinite(x) else f"{x:{'+' if signed else ''}.{d}f}".replace("-", MINUS)
-
-
-def plus_minus(mean: float, hw: float, d: int, signed: bool = False) -> str:
-    return _num(mean, d, signed) + (f" ± {_num(hw, d)}" if np.isfinite(hw) else "")
-
-
-def _delta(cell: pd.Series, control: str, d: int) -> str:
-    """Δ ± t half-width over seeds; for one seed, [the job's paired bootstrap CI]."""
-    q = f"delta_vs_{control}"
-    if cell.seeds > 1 or not np.isfinite(cell[f"{q}_low"]):
-        return plus_minus(cell[q], cell[f"{q}_ci"], d, signed=True)
-    low, high = (_num(cell[f"{q}_{end}"], d, signed=True) for end in ("low", "high"))
-    return f"{_num(cell[q], d, signed=True)} [{low}, {high}]"
-
-
-def verdict(report: Report) -> str:
-    """One plain sentence naming the best cell and how it fares against each control."""
-    cells, d = report.cells, decimals(report.cells.encoded)
-    best = cells.loc[(report.sign * cells.encoded).idxmax()]
-    names = {"raw": "raw", "pca": f"PCA-{best.pca_k}", "random": "an untrained encoder"}
-    beats, fails = [], []
-    for control, name in names.items():
-        q = f"delta_vs_{control}"
-        delta, low, high = best[q], best[f"{q}_low"], best[f"{q}_high"]
-        if not np.isfinite(delta):
-            continue
-        known = np.isfinite(low) and np.isfinite(high)
-        noise = "within noise" if known and low <= 0 <= high else ""
-        if delta > 0:
-            note = noise or ("" if known else "no interval")
-            beats.append(f"{_num(delta, d, True)} over {name}" + (f" ({note})" if note else ""))
-        else:
-            fails.append(f"{name} ({_delta(best, control, d)}{', ' + noise if noise else ''})")
-    where = ", ".join([f"bottleneck {best.bottleneck}", f"{best.epochs} epochs",
-                       *(f"{p}={best[p]}" for p in report.extra)])
-    text = f"best: {where}, encoded {plus_minus(best.encoded, best.encoded_ci, d)}"
-    if beats:
-        text += "; " + ", ".join(beats)
-    if fails:
-        text += f"{',' if beats else ''} but it does not beat {' or '.join(fails)}"
-    n = int(best.seeds)
-    return f"{text} ({n} seed{'s' if n > 1 else ''}; {report.metric}, " \
-           f"{'lower' if report.sign < 0 else 'higher'} is better)"
-
-
-def _table(report: Report) -> pd.DataFrame:
-    """The cells as display strings."""
-    cells, d = report.cells, decimals(report.cells.encoded)
-    dr = decimals(cells.recon_mse_test)
-    table = cells[["bottleneck", "epochs", *report.extra, "seeds"]].astype(str)
-    table["recon_mse_test"] = [plus_minus(m, h, dr) for m, h in zip(cells.recon_mse_test,
-                                                              cells.recon_mse_test_ci, strict=True)]
-    for q, title in (("encoded", "encoded"), *CONTROLS.items()):
-        if cells[q].notna().any():
-            table[title] = [plus_minus(m, h, d)
-                            for m, h in zip(cells[q], cells[f"{q}_ci"], strict=True)]
-    for control in ("raw", "pca"):
-        if cells[control].notna().any():
-            table[f"Δ vs {CONTROLS[control]}"] = [_delta(c, control, d)
-                                                   for _, c in cells.iterrows()]
-    table["p vs raw"] = [f"{_num(p, 3)} ({t})" if np.isfinite(p) else "n/a"
-                         for p, t in zip(cells.p_value, cells.p_test, strict=True)]
-    return table
-
-
-def _header(report: Report) -> list[str]:
-    counts = ", ".join(f"{n} {s}" for s, n in report.statuses.items() if s != "FINISHED")
-    return [f"sweep {report.sweep_id} ({report.experiment}, {report.dataset}): "
-            f"{len(report.runs)} finished runs in {len(report.cells)} cells"
-            + (f"; ignored: {counts}" if counts else ""),
-            f"{report.metric} on the test rows ({'lower' if report.sign < 0 else 'higher'} "
-            "is better): mean ± half-width of the 95% t-interval over seeds"]
-
-
-FOOTNOTES = ("Δ: encoded minus control, signed so that + means the encoder is better; "
-             "± 95% t-interval over seeds, or [paired bootstrap 95% CI on the test rows] "
-             "for one-seed cells.",
-             "p vs raw: (t) paired t-test of encoded vs raw across seeds; (McNemar) McNemar's "
-             "exact test on the test rows of a one-seed cell (accuracy only).")
-
-
-def format_table(report: Report) -> str:
-    """The header, the table and its footnotes, for the terminal."""
-    body = _table(report).to_string(index=False)
-    return "\n".join([*_header(report), "", body, "", *FOOTNOTES])
-
-
-def format_markdown(report: Report) -> str:
-    table = _table(report)
-    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---:|" * len(table.columns)]
-    lines += ["| " + " | ".join(row) + " |" for row in table.itertuples(index=False)]
-    return "\n".join([
-        f"# Sweep report: {report.dataset}, {report.metric}", "",
-        *(f"- {line}" for line in _header(report)),
-        f"- overrides: `{report.overrides}`" if report.overrides else "", "",
-        f"**Verdict:** {report.verdict}", "", *lines, "", *(f"- {n}" for n in FOOTNOTES), "",
-        "![metric vs bottleneck](metric_vs_bottleneck.png)", "",
-        "![reconstruction MSE vs bottleneck](recon_mse_vs_bottleneck.png)", ""])
 
 
 # --- files, MLflow, command line -----------------------------------------------------------
@@ -326,6 +215,7 @@ def write_report(report: Report, out_dir: str | Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / name for name in FILES]
     from aesweep.report_plots import metric_figure, recon_figure
+    from aesweep.report_text import format_markdown
 
     paths[0].write_text(format_markdown(report), encoding="utf-8")
     report.cells.to_csv(paths[1], index=False)
@@ -353,6 +243,8 @@ def _run(uri: str, experiment: str, sweep: str, metric: str | None,
     out_dir = Path(out) if out else Path("outputs", "reports", report.sweep_id)
     files = write_report(report, out_dir)
     log_report(report, report.sweep_id, files)
+    from aesweep.report_text import format_table
+
     return (f"{format_table(report)}\n\n{report.verdict}\n\n"
             f"report: {out_dir}/ (logged to run {report.sweep_id} under report/)")
 

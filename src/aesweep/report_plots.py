@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from aesweep.report import BOTTLENECK, Report, decimals, plus_minus
+from aesweep.report import BOTTLENECK, Report
+from aesweep.report_text import decimals, plus_minus
 from aesweep.stats import t_interval
 
 
