@@ -34,7 +34,8 @@ def read_runs(uri: str) -> list[dict]:
     ids = [e.experiment_id for e in client.search_experiments()]
     runs = client.search_runs(ids, max_results=10_000) if ids else []
     return [{"run_id": r.info.run_id, "name": r.info.run_name, "status": r.info.status,
-             "metrics": dict(r.data.metrics), "tags": dict(r.data.tags)} for r in runs]
+             "metrics": dict(r.data.metrics), "tags": dict(r.data.tags),
+             "params": dict(r.data.params)} for r in runs]
 
 
 def main() -> None:

@@ -83,8 +83,9 @@ def test_untrained_control_differs_from_trained_encoder(sweep: tuple[Path, str])
 def test_sweep_prints_a_table_of_every_job(sweep: tuple[Path, str]) -> None:
     stdout = sweep[1]
     assert "encoded_accuracy" in stdout
-    table = stdout[stdout.index("4 jobs"):].splitlines()[2:6]
-    assert len(table) == 4 and all(" FINISHED " in row for row in table)
+    table = stdout[stdout.index(": 4 jobs\n"):].split("\n\n")[0].splitlines()
+    rows = [row for row in table if " FINISHED " in row]
+    assert len(rows) == 4 and "recon_mse_test" in table[1]
 
 
 def test_a_failed_job_fails_the_parent(tmp_path: Path) -> None:
