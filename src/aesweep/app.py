@@ -51,8 +51,9 @@ def limit_threads(hydra_cfg: Any) -> None:
     if not n_jobs or n_jobs == 1:
         return
     threads = max(1, cores // (cores if n_jobs < 0 else n_jobs))
-    import tensorflow as tf
     from threadpoolctl import threadpool_limits
+
+    from aesweep.runtime import tf
 
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -117,7 +118,7 @@ def run(cfg: DictConfig) -> float | None:
         job.cache_dir = str(Path(job.checkpoint_dir).parent / "cache")
     job.checkpoint_epochs = tuple(int(e) for e in grid.get("trainer.epochs", ()))
 
-    import keras
+    from aesweep.runtime import keras
 
     limit_threads(hydra_cfg)
     keras.backend.clear_session()  # a multirun runs every job in this process

@@ -159,6 +159,9 @@ class TrainerConfig:
     reuse_checkpoints: bool = True
     # null: checkpoints/ beside a local SQLite store, else outputs/checkpoints.
     checkpoint_dir: str | None = None
+    # Compile training with XLA. null: when the training is long enough to win back the
+    # compile time (always on a GPU). Changes results by floating-point round-off only.
+    jit_compile: bool | None = None
 
 
 @dataclass
@@ -234,7 +237,7 @@ def register_configs() -> None:
 
 # Settings that change where or whether a job runs, not what it computes.
 NOT_HASHED = ("tracking", "sweep", "trainer.reuse_checkpoints", "trainer.checkpoint_dir",
-              "evaluation.cache_controls")
+              "trainer.jit_compile", "evaluation.cache_controls")
 
 
 def config_hash(cfg: DictConfig) -> str:

@@ -43,7 +43,11 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     random_state : int or None, default=None
         Seeds Python, NumPy and Keras before building the model.
     verbose : int, default=0
-        Passed to ``keras.Model.fit``.
+        1 prints a Keras progress bar per epoch.
+    jit_compile : bool or None, default=None
+        Compile the training steps with XLA. None: when the training ahead is long enough
+        to win back the compile time (always on a GPU). It changes results only by
+        floating-point round-off.
     checkpoint_dir : str or None, default=None
         Where to keep training checkpoints, keyed by a hash of every other parameter and
         the data. ``fit`` resumes from the checkpoint with the most epochs <= ``epochs``
@@ -62,6 +66,8 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         Per-epoch ``loss`` and, with ``validation_data``, ``val_loss``, from epoch 1.
     resumed_from_epochs_ : int or None
         The checkpoint's epoch count that training resumed from, if any.
+    jit_compile_ : bool
+        Whether the training steps ran compiled with XLA (``jit_compile`` resolved).
     n_features_in_ : int
     """
 
@@ -78,6 +84,7 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         batch_size: int = 64,
         random_state: int | None = None,
         verbose: int = 0,
+        jit_compile: bool | None = None,
         checkpoint_dir: str | None = None,
         checkpoint_epochs: Sequence[int] = (),
     ) -> None:
@@ -92,19 +99,22 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         self.batch_size = batch_size
         self.random_state = random_state
         self.verbose = verbose
+        self.jit_compile = jit_compile
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_epochs = checkpoint_epochs
 
-    def fit(self, X: Any, y: Any = None, validation_data: Any = None) -> AutoencoderFeatures:
+    def fit(self, X: Any, y: Any = None, validation_data: Any = None,
+            callbacks: Sequence[Any] = ()) -> AutoencoderFeatures:
         """Train the autoencoder on ``X`` of shape (n_samples, n_features).
 
         ``validation_data`` (n_val, n_features), in the same space as ``X``, is only
         monitored (``history_["val_loss"]``); it never updates the weights.
+        ``callbacks``: Keras callbacks, given their train and epoch hooks (not batch hooks:
+        many steps run inside one compiled call) with the epoch's ``loss`` and ``val_loss``.
         """
-        import keras
-
         from aesweep.model import build_autoencoder, build_optimizer, crop_encoder
-        from aesweep.training import Checkpoints, train
+        from aesweep.runtime import keras
+        from aesweep.training import Checkpoints, train, use_xla
 
         X = validate_data(self, X, dtype=np.float32)
         X_val = None if validation_data is None else validate_data(
@@ -133,16 +143,22 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
 
         seed = self.random_state if self.random_state is not None else int(
             np.random.default_rng().integers(2**31))
-        self.history_ = train(self.autoencoder_, X, X_val, start=self.resumed_from_epochs_ or 0,
+        start = self.resumed_from_epochs_ or 0
+        self.jit_compile_ = use_xla(self.jit_compile, self.autoencoder_, len(X),
+                                    self.epochs - start)
+        self.history_ = train(self.autoencoder_, X, X_val, start=start,
                               stop=self.epochs, batch_size=self.batch_size, seed=seed,
-                              history=history, verbose=self.verbose, on_epoch_end=checkpoint)
+                              history=history, jit_compile=self.jit_compile_,
+                              verbose=self.verbose, callbacks=callbacks,
+                              on_epoch_end=checkpoint)
         self._n_features_out = self.bottleneck
         return self
 
     def _checkpoint_key(self, X: np.ndarray, X_val: np.ndarray | None) -> str:
         """Everything that shapes training except the epoch count: params and data."""
         params = self.get_params()
-        for name in ("epochs", "verbose", "checkpoint_dir", "checkpoint_epochs"):
+        # Not inputs of the result: how long, how chatty, where, and how it is compiled.
+        for name in ("epochs", "verbose", "jit_compile", "checkpoint_dir", "checkpoint_epochs"):
             params.pop(name)
         return joblib.hash([params, X, X_val])
 
@@ -171,7 +187,9 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
 def _predict(model: Any, X: np.ndarray) -> np.ndarray:
     """Eager inference in chunks. ``model.predict`` would trace a new tf.function for every
     fresh model, which a sweep pays (and TensorFlow warns about) once per job."""
-    from keras import ops
+    from aesweep.runtime import keras
+
+    ops = keras.ops
 
     chunks = [ops.convert_to_numpy(model(X[i:i + _PREDICT_BATCH], training=False))
               for i in range(0, len(X), _PREDICT_BATCH)]

@@ -120,7 +120,7 @@ def run_job(job: PreparedJob) -> JobResult:
     metrics.update(paired_tests(s.y_test, predictions, job.metric, job.task,
                                 cfg.evaluation.bootstrap_resamples, cfg.seed))
 
-    tags = {}
+    tags = {"aesweep.jit_compile": str(autoencoder.jit_compile_).lower()}
     if autoencoder.resumed_from_epochs_:
         tags["resumed_from_epochs"] = str(autoencoder.resumed_from_epochs_)
     if "pca" in pipelines:

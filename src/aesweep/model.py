@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import keras
-from keras import layers
+from aesweep.runtime import keras
+
+layers = keras.layers
 
 
 def hidden_widths(n_features: int, hidden_units: Sequence[int] | None) -> list[int]:

@@ -32,6 +32,7 @@ def autoencoder_from_config(cfg: DictConfig, checkpoint_dir: str | None = None,
         epochs=trainer.epochs,
         batch_size=trainer.batch_size,
         random_state=cfg.seed,
+        jit_compile=trainer.jit_compile,
         checkpoint_dir=checkpoint_dir if cfg.trainer.reuse_checkpoints else None,
         checkpoint_epochs=tuple(checkpoint_epochs),
     )

@@ -1,5 +1,10 @@
 """The autoencoder's training loop and its checkpoints.
 
+On a CPU a training step of a small dense model costs more in dispatch than in math, and
+``model.fit`` pays Python and ``tf.data`` overhead around every step. So :func:`train`
+runs many steps per call of one compiled function (XLA when it pays), fed with chunks of
+rows gathered from the NumPy array: no copy of the whole data set is ever made.
+
 The order of the training rows is a pure function of (seed, epoch), and a checkpoint holds
 the weights, the optimizer state and the loss history. So a run resumed from E' epochs
 and trained to E equals a fresh E-epoch run, and a sweep over epochs trains each config
@@ -9,63 +14,162 @@ once, to its largest epoch count.
 from __future__ import annotations
 
 import json
-import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import keras
 import numpy as np
-import tensorflow as tf
+
+from aesweep.runtime import has_gpu, keras, tf
 
 History = dict[str, list[float]]
 
+# Rows per compiled call: enough steps to amortise the call, a few MiB of float32.
+CHUNK_BYTES = 8 * 2**20
+# Rows per call when computing the validation loss (inference only).
+EVAL_ROWS = 4096
+# XLA compiles each new model for 1-3 s here, then runs its steps in ~0.4-0.7x the time
+# (`make bench`, the "settings" table). "auto" compiles on a CPU when the training ahead
+# is at least this many FLOPs (~3-4 s uncompiled on 2 cores), and always on a GPU.
+XLA_MIN_FLOPS = 3e11
 
-def epoch_batches(X: tf.Tensor, batch_size: int, seed: int, epoch: int) -> tf.data.Dataset:
-    """One epoch of ``(x, x)`` batches in an order fixed by ``(seed, epoch)`` alone.
 
-    Rows are gathered per batch from ``X`` (n_samples, n_features): no shuffled copy.
+def epoch_order(n_rows: int, seed: int, epoch: int) -> np.ndarray:
+    """The order of the training rows in one epoch: a function of (seed, epoch) alone."""
+    return np.random.default_rng([seed, epoch]).permutation(n_rows)
+
+
+def use_xla(jit_compile: bool | None, model: keras.Model, rows: int, epochs: int) -> bool:
+    """Resolve ``jit_compile`` (None: auto) for training ``model`` on ``rows`` for ``epochs``.
+
+    A dense layer costs 6 FLOPs per weight and row in a training step (forward, and the
+    gradients with respect to inputs and weights).
     """
-    n = int(X.shape[0])
-    order = tf.random.experimental.stateless_shuffle(tf.range(n), seed=[seed, epoch])
-    return (tf.data.Dataset.from_tensor_slices(order)
-            .batch(batch_size)
-            .map(lambda rows: (tf.gather(X, rows), tf.gather(X, rows)))
-            .prefetch(tf.data.AUTOTUNE)
-            .with_options(_OPTIONS))
+    if jit_compile is not None:
+        return jit_compile
+    return has_gpu() or 6 * model.count_params() * rows * epochs >= XLA_MIN_FLOPS
 
 
-def _batched(X: np.ndarray, batch_size: int) -> tf.data.Dataset:
-    """Validation rows as ``(x, x)`` batches, in order."""
-    return tf.data.Dataset.from_tensor_slices((X, X)).batch(batch_size).with_options(_OPTIONS)
+class Trainer:
+    """Compiled training of one model on one float32 array ``X`` (n_rows, n_features).
 
+    Each call of the compiled function runs ``steps_per_call`` steps on a chunk of rows
+    gathered from ``X`` in the epoch's order; a last batch smaller than ``batch_size``
+    runs on its own. ``steps_per_call`` None: as many as fit in ``CHUNK_BYTES``.
+    """
 
-# tf.data would parallelise maps; this CPU build then logs an error line per process.
-_OPTIONS = tf.data.Options()
-_OPTIONS.experimental_optimization.map_parallelization = False
+    def __init__(self, model: keras.Model, X: np.ndarray, X_val: np.ndarray | None, *,
+                 batch_size: int, seed: int, jit_compile: bool,
+                 steps_per_call: int | None = None) -> None:
+        self.model, self.X, self.X_val = model, X, X_val
+        self.batch_size, self.seed = batch_size, seed
+        n_rows, n_features = X.shape
+        self.full_batches, self.tail = divmod(n_rows, batch_size)
+        per_call = steps_per_call or CHUNK_BYTES // (4 * batch_size * n_features)
+        self.chunk = np.empty((max(1, min(self.full_batches, per_call)), batch_size,
+                               n_features), np.float32)
+        if not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+        # Build the compiled loss's state outside the compiled function.
+        x = tf.zeros((1, n_features))
+        model.compute_loss(x=x, y=x, y_pred=model(x, training=False), training=False)
+        # Unknown step and batch dimensions: traced once. XLA still compiles per concrete
+        # shape: the chunk's, and a last smaller batch's. autograph=False: the loop is an
+        # explicit tf.while_loop, and converting Keras's call tree would only slow tracing.
+        signature = [tf.TensorSpec((None, None, n_features), tf.float32),
+                     tf.TensorSpec((), tf.int32)]
+        self._steps = tf.function(self._train_steps, input_signature=signature,
+                                  jit_compile=jit_compile, autograph=False)
+        self._errors = tf.function(self._row_errors, jit_compile=jit_compile,
+                                   autograph=False)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.full_batches + (self.tail > 0)
+
+    def _train_steps(self, batches: tf.Tensor, n_steps: tf.Tensor) -> tf.Tensor:
+        """Train on ``batches[:n_steps]``; return the sum of the batches' loss x rows."""
+        model = self.model
+
+        def step(i: tf.Tensor, total: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            x = batches[i]
+            with tf.GradientTape() as tape:
+                loss = model.compute_loss(x=x, y=x, y_pred=model(x, training=True),
+                                          training=True)
+            gradients = tape.gradient(loss, model.trainable_variables)
+            model.optimizer.apply(gradients, model.trainable_variables)
+            return i + 1, total + loss * tf.cast(tf.shape(x)[0], loss.dtype)
+
+        _, total = tf.while_loop(lambda i, _: i < n_steps, step,
+                                 (tf.constant(0), tf.constant(0.0)))
+        return total
+
+    def _row_errors(self, x: tf.Tensor) -> tf.Tensor:
+        return tf.reduce_sum(tf.square(self.model(x, training=False) - x), axis=1)
+
+    def _run(self, batches: np.ndarray, n_steps: int) -> float:
+        return float(self._steps(tf.constant(batches), tf.constant(n_steps, tf.int32)))
+
+    def epoch(self, epoch: int) -> dict[str, float]:
+        """Train one epoch; return its ``loss`` (the batches' losses weighted by rows, as
+        ``model.fit`` reports it) and, with validation rows, ``val_loss``."""
+        X, chunk, size = self.X, self.chunk, self.batch_size
+        order = epoch_order(len(X), self.seed, epoch)
+        total = 0.0
+        for first in range(0, self.full_batches, len(chunk)):
+            n_steps = min(len(chunk), self.full_batches - first)
+            rows = order[first * size:(first + n_steps) * size]
+            np.take(X, rows, axis=0, out=chunk[:n_steps].reshape(-1, X.shape[1]), mode="clip")
+            total += self._run(chunk, n_steps)
+        if self.tail:
+            total += self._run(X[order[-self.tail:]][None], 1)
+        logs = {"loss": total / len(X)}
+        if self.X_val is not None and len(self.X_val):
+            logs["val_loss"] = self.mse(self.X_val)
+        return logs
+
+    def mse(self, X: np.ndarray) -> float:
+        """Mean squared reconstruction error of ``X`` (n_rows, n_features), inference mode:
+        ``val_loss`` for the MSE loss."""
+        rows = min(len(X), EVAL_ROWS)
+        chunk = np.zeros((rows, X.shape[1]), np.float32)  # one shape: compiled once
+        total = 0.0
+        for start in range(0, len(X), rows):
+            part = X[start:start + rows]
+            chunk[:len(part)] = part
+            total += float(tf.reduce_sum(self._errors(chunk)[:len(part)]))
+        return total / X.size
 
 
 def train(model: keras.Model, X: np.ndarray, X_val: np.ndarray | None, *, start: int,
-          stop: int, batch_size: int, seed: int, history: History, verbose: int = 0,
+          stop: int, batch_size: int, seed: int, history: History,
+          jit_compile: bool | None = None, verbose: int = 0,
+          callbacks: Sequence[keras.callbacks.Callback] = (),
           on_epoch_end: Callable[[int, History], None] | None = None) -> History:
     """Train epochs ``start`` .. ``stop - 1`` and return the whole history (from epoch 0).
 
+    ``X`` (n_rows, n_features) and ``X_val`` are float32. ``callbacks`` get their train and
+    epoch hooks (steps run inside compiled calls: no batch hooks).
     ``on_epoch_end(epochs_done, history)`` runs after each epoch, e.g. to checkpoint.
     """
     history = {key: list(values) for key, values in history.items()}
     if start >= stop:
         return history
-    X_tensor = tf.constant(X)
-    val = None if X_val is None else _batched(X_val, max(batch_size, 1024))
-    steps = math.ceil(len(X) / batch_size)
+    xla = use_xla(jit_compile, model, len(X), stop - start)
+    trainer = Trainer(model, X, X_val, batch_size=batch_size, seed=seed, jit_compile=xla)
+    hooks = keras.callbacks.CallbackList(
+        list(callbacks), add_progbar=verbose != 0, verbose=verbose, epochs=stop,
+        steps=trainer.steps_per_epoch, model=model)
+    hooks.on_train_begin()
     for epoch in range(start, stop):
-        result = model.fit(epoch_batches(X_tensor, batch_size, seed, epoch), epochs=epoch + 1,
-                           initial_epoch=epoch, steps_per_epoch=steps, shuffle=False,
-                           validation_data=val, verbose=verbose)
-        for key, values in result.history.items():
-            history.setdefault(key, []).extend(float(v) for v in values)
+        hooks.on_epoch_begin(epoch)
+        logs = trainer.epoch(epoch)
+        for key, value in logs.items():
+            history.setdefault(key, []).append(value)
+        hooks.on_epoch_end(epoch, logs)
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, history)
+    hooks.on_train_end(logs)
     return history
 
 
