@@ -10,13 +10,14 @@ real stdout, which is redirected to stderr). Commands:
 ``fit``         one timed training run, ``impl`` = ``framework`` (``AutoencoderFeatures.fit``)
                 or ``plain`` (hand-written functional model + ``model.fit``), with per-epoch
                 end times from a callback.
-``prepare``     build, compile and warm up a plain model with given training settings.
+``prepare``     build, compile and warm up a model with given training settings: the plain
+                script's ``model.fit``, or the framework's ``aesweep.training.Trainer``.
 ``epoch``       one more timed epoch of a prepared model (epoch-level interleaving).
 ``forget``      drop the prepared models.
 ``matmul``      GFLOP/s of a warm float32 ``tf.linalg.matmul`` (n x n by n x n).
 ``load``        allocate an (n_rows, n_features) float32 array and keep it (growth).
-``grow``        ``AutoencoderFeatures.fit`` on the loaded array, stopped after a fixed number
-                of steps; per-step time, set-up time and the peak RSS during the fit.
+``grow``        ``AutoencoderFeatures.fit`` on the loaded array for a few epochs; every
+                epoch's time and the peak RSS during the fit.
 
 Thread settings (``--intra``/``--inter``) must be applied before TensorFlow runs any op,
 hence one process per setting.
@@ -25,7 +26,6 @@ hence one process per setting.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import itertools
 import json
@@ -47,10 +47,6 @@ import numpy as np  # noqa: E402
 
 _DATA: dict[tuple, np.ndarray] = {}
 _GROWTH: dict[str, Any] = {}
-
-
-class _Abort(Exception):
-    """Raised by the step limiter if the training loop ignores ``stop_training``."""
 
 
 def _proc_status(*keys: str) -> dict[str, int]:
@@ -80,18 +76,15 @@ def _data(n_rows: int, n_features: int, seed: int) -> np.ndarray:
     return _DATA[key]
 
 
-def _callbacks_module():
+def _clock():
     import keras
 
     class Clock(keras.callbacks.Callback):
-        """Wall-clock time of every epoch end (and of the first batch), across fit calls."""
+        """Wall and CPU time of every epoch's begin and end."""
 
-        def __init__(self, log: dict[str, list[float]], limit: int | None = None) -> None:
+        def __init__(self, log: dict[str, list[float]]) -> None:
             super().__init__()
-            self.log, self.limit = log, limit
-
-        def on_train_begin(self, logs=None):
-            self.log.setdefault("train_begin", []).append(time.perf_counter())
+            self.log = log
 
         def on_epoch_begin(self, epoch, logs=None):
             self.log.setdefault("epoch_begin", []).append(time.perf_counter())
@@ -101,42 +94,7 @@ def _callbacks_module():
             self.log.setdefault("epoch_end", []).append(time.perf_counter())
             self.log.setdefault("epoch_end_cpu", []).append(time.process_time())
 
-    class StepClock(Clock):
-        """Also the end time of each step; stops training after ``limit`` steps."""
-
-        def on_train_batch_begin(self, batch, logs=None):
-            self.log.setdefault("batch_begin", []).append(time.perf_counter())
-
-        def on_train_batch_end(self, batch, logs=None):
-            ends = self.log.setdefault("batch_end", [])
-            ends.append(time.perf_counter())
-            if self.limit is not None and len(ends) >= self.limit:
-                self.model.stop_training = True
-                if len(ends) >= self.limit + 3:
-                    raise _Abort  # the loop did not honour stop_training
-
-    return Clock, StepClock
-
-
-@contextlib.contextmanager
-def _inject(callback: Any):
-    """Add ``callback`` to every ``keras.Model.fit`` call made inside the block, so the
-    framework is timed by the same clock as the plain script, whatever it passes itself."""
-    import keras
-
-    original = keras.Model.fit
-    calls = []
-
-    def fit(self, *args, **kwargs):
-        calls.append(1)
-        kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), callback]
-        return original(self, *args, **kwargs)
-
-    keras.Model.fit = fit
-    try:
-        yield calls
-    finally:
-        keras.Model.fit = original
+    return Clock
 
 
 def plain_autoencoder(n_features: int, bottleneck: int, widths: list[int]):
@@ -225,19 +183,17 @@ def _plain_fit(X, X_val, args: dict, clock) -> None:
               verbose=0, callbacks=[clock])
 
 
-def _framework_fit(X, X_val, args: dict, clock) -> int:
+def _framework_fit(X, X_val, args: dict, clock) -> bool:
+    """``aesweep.AutoencoderFeatures.fit`` with the framework's defaults; returns whether
+    it compiled with XLA (``jit_compile`` None resolves it by the work ahead)."""
     import aesweep
 
     estimator = aesweep.AutoencoderFeatures(
         bottleneck=args["bottleneck"], hidden_units=None, epochs=args["epochs"],
         batch_size=args["batch_size"], optimizer="adam", learning_rate=1e-3,
-        random_state=args["seed"])
-    with _inject(clock) as calls:
-        if X_val is None:
-            estimator.fit(X)
-        else:
-            estimator.fit(X, validation_data=X_val)
-    return len(calls)
+        random_state=args["seed"], jit_compile=args.get("jit_compile"))
+    estimator.fit(X, validation_data=X_val, callbacks=[clock])
+    return bool(estimator.jit_compile_)
 
 
 def cmd_fit(args: dict) -> dict:
@@ -250,7 +206,7 @@ def cmd_fit(args: dict) -> dict:
     next epoch, which it never does running freely, so fits are run whole.)"""
     import keras
 
-    Clock, _ = _callbacks_module()
+    Clock = _clock()
     n_features = args["n_features"]
     X = _data(args["n_train"], n_features, 1)
     X_val = _data(args["n_val"], n_features, 2) if args.get("n_val") else None
@@ -259,11 +215,11 @@ def cmd_fit(args: dict) -> dict:
     keras.backend.clear_session()
     gc.collect()
     started = time.perf_counter()
-    fit_calls = None
+    xla = None
     if args["impl"] == "plain":
         _plain_fit(X, X_val, args, clock)
     else:
-        fit_calls = _framework_fit(X, X_val, args, clock)
+        xla = _framework_fit(X, X_val, args, clock)
     total = time.perf_counter() - started
     ends = log.get("epoch_end", [])
     intervals = [b - a for a, b in itertools.pairwise(ends)]
@@ -277,7 +233,7 @@ def cmd_fit(args: dict) -> dict:
         "epoch_cpu_intervals_s": cpu,
         "steady_epoch_cpu_s": float(np.median(cpu)) if cpu else None,
         "steps_per_epoch": -(-args["n_train"] // args["batch_size"]),
-        "fit_calls": fit_calls,
+        "xla": xla,
     }
     keras.backend.clear_session()
     gc.collect()
@@ -288,46 +244,74 @@ _MODELS: dict[str, dict[str, Any]] = {}
 
 
 def cmd_prepare(args: dict) -> dict:
-    """Build and compile a plain model with some training settings, keep it under
-    ``key``, and train ``warmup`` untimed epochs, one ``fit`` call each (graph tracing, XLA
-    compilation, first-call costs)."""
+    """Build, compile and keep under ``key`` a model with some training settings, and train
+    ``warmup`` untimed epochs (graph tracing, XLA compilation, first-call costs).
+
+    ``impl`` ``plain``: the hand-written model and ``model.fit`` (one call per epoch) with
+    ``jit_compile``, ``steps_per_execution`` or a ``tf.data`` pipeline.
+    ``impl`` ``framework``: ``aesweep.model.build_autoencoder`` trained by
+    ``aesweep.training.Trainer`` with ``xla`` and ``steps_per_call`` (None: its default).
+    """
     import keras
     import tensorflow as tf
 
-    from aesweep.model import hidden_widths
+    from aesweep.model import build_autoencoder, hidden_widths
 
     settings = args.get("settings") or {}
     X = _data(args["n_train"], args["n_features"], 1)
     keras.utils.set_random_seed(args["seed"])
-    model = plain_autoencoder(X.shape[1], args["bottleneck"], hidden_widths(X.shape[1], None))
-    compile_kwargs = {k: settings[k] for k in ("jit_compile", "steps_per_execution")
-                      if k in settings}
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3), loss="mse",
-                  **compile_kwargs)
-    if settings.get("tfdata"):
-        data = (tf.data.Dataset.from_tensor_slices((X, X))
-                .shuffle(len(X), seed=args["seed"], reshuffle_each_iteration=True)
-                .batch(args["batch_size"]).prefetch(tf.data.AUTOTUNE))
-        fit_kwargs = {"x": data}
+    steps = -(-args["n_train"] // args["batch_size"])
+    if args.get("impl") == "framework":
+        from aesweep.training import Trainer
+
+        model, _ = build_autoencoder(X.shape[1], args["bottleneck"])
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3), loss="mse")
+        trainer = Trainer(model, X, None, batch_size=args["batch_size"], seed=args["seed"],
+                          jit_compile=settings.get("xla", False),
+                          steps_per_call=settings.get("steps_per_call"))
+        entry = {"epoch": trainer.epoch, "steps": steps, "count": 0}
     else:
-        fit_kwargs = {"x": X, "y": X, "batch_size": args["batch_size"]}
-    _MODELS[args["key"]] = {"model": model, "fit": fit_kwargs,
-                            "steps": -(-args["n_train"] // args["batch_size"])}
+        model = plain_autoencoder(X.shape[1], args["bottleneck"],
+                                  hidden_widths(X.shape[1], None))
+        compile_kwargs = {k: settings[k] for k in ("jit_compile", "steps_per_execution")
+                          if k in settings}
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3), loss="mse",
+                      **compile_kwargs)
+        if settings.get("tfdata"):
+            data = (tf.data.Dataset.from_tensor_slices((X, X))
+                    .shuffle(len(X), seed=args["seed"], reshuffle_each_iteration=True)
+                    .batch(args["batch_size"]).prefetch(tf.data.AUTOTUNE))
+            fit_kwargs = {"x": data}
+        else:
+            fit_kwargs = {"x": X, "y": X, "batch_size": args["batch_size"]}
+        entry = {"model": model, "fit": fit_kwargs, "steps": steps}
+    _MODELS[args["key"]] = entry
     started = time.perf_counter()
     for _ in range(args.get("warmup", 2)):  # 2: also what a model's first fit call pays
-        model.fit(**fit_kwargs, epochs=1, verbose=0)
-    return {"warmup_s": time.perf_counter() - started, "resolved_jit": bool(model.jit_compile)}
+        _one_epoch(entry)
+    return {"warmup_s": time.perf_counter() - started}
+
+
+def _one_epoch(entry: dict) -> tuple[float, float]:
+    """Train one more epoch; (wall, CPU) seconds. For ``model.fit``, from the epoch's begin
+    to its end (the data adapter each ``fit`` call builds is outside); for the framework,
+    the whole ``Trainer.epoch`` call."""
+    if "epoch" in entry:
+        wall, cpu = time.perf_counter(), time.process_time()
+        entry["epoch"](entry["count"])
+        entry["count"] += 1
+        return time.perf_counter() - wall, time.process_time() - cpu
+    Clock = _clock()
+    log: dict[str, list[float]] = {}
+    entry["model"].fit(**entry["fit"], epochs=1, verbose=0, callbacks=[Clock(log)])
+    return (log["epoch_end"][0] - log["epoch_begin"][0],
+            log["epoch_end_cpu"][0] - log["epoch_begin_cpu"][0])
 
 
 def cmd_epoch(args: dict) -> dict:
-    """One more epoch of the model kept under ``key``: wall and CPU time from the epoch's
-    begin to its end (the data adapter built by each ``fit`` call is outside)."""
-    Clock, _ = _callbacks_module()
+    """One more timed epoch of the model kept under ``key``."""
     entry = _MODELS[args["key"]]
-    log: dict[str, list[float]] = {}
-    entry["model"].fit(**entry["fit"], epochs=1, verbose=0, callbacks=[Clock(log)])
-    wall = log["epoch_end"][0] - log["epoch_begin"][0]
-    cpu = log["epoch_end_cpu"][0] - log["epoch_begin_cpu"][0]
+    wall, cpu = _one_epoch(entry)
     return {"epoch_s": wall, "cpu_s": cpu, "steps": entry["steps"],
             "step_ms": 1000 * wall / entry["steps"], "cpu_step_ms": 1000 * cpu / entry["steps"]}
 
@@ -369,44 +353,36 @@ def cmd_load(args: dict) -> dict:
 
 
 def cmd_grow(args: dict) -> dict:
-    """``AutoencoderFeatures.fit`` on the whole loaded array (one epoch requested), stopped
-    after ``steps`` steps by a callback; the first ``skip`` steps are not timed."""
+    """``AutoencoderFeatures(epochs=E).fit`` on the whole loaded array, every epoch timed by
+    a callback; peak RSS during the fit (VmHWM, reset just before it)."""
     import keras
 
     import aesweep
 
-    _, StepClock = _callbacks_module()
+    Clock = _clock()
     X = _GROWTH["X"]
-    steps, skip = args["steps"], args["skip"]
     log: dict[str, list[float]] = {}
-    clock = StepClock(log, limit=steps)
     keras.backend.clear_session()
     gc.collect()
     rss_before = _proc_status("VmRSS")["VmRSS"]
     peak_reset = _reset_peak_rss()
     estimator = aesweep.AutoencoderFeatures(
-        bottleneck=args["bottleneck"], hidden_units=None, epochs=1,
-        batch_size=args["batch_size"], random_state=args["seed"])
+        bottleneck=args["bottleneck"], hidden_units=None, epochs=args["epochs"],
+        batch_size=args["batch_size"], random_state=args["seed"],
+        jit_compile=args.get("jit_compile"))
     started = time.perf_counter()
-    aborted = False
-    with _inject(clock) as calls:
-        try:
-            estimator.fit(X)
-        except _Abort:
-            aborted = True
+    estimator.fit(X, callbacks=[Clock(log)])
     total = time.perf_counter() - started
     status = _proc_status("VmRSS", "VmHWM")
-    ends, begins = log.get("batch_end", []), log.get("batch_begin", [])
-    timed = ends[skip - 1:steps]
-    per_step = (timed[-1] - timed[0]) / (len(timed) - 1) if len(timed) > 1 else None
+    epochs = [end - begin for begin, end in zip(log["epoch_begin"], log["epoch_end"],
+                                                 strict=True)]
+    xla = bool(estimator.jit_compile_)
     del estimator
     keras.backend.clear_session()
     gc.collect()
     return {
-        "n_rows": len(X), "steps_run": len(ends), "steps_timed": max(0, len(timed) - 1),
-        "per_step_s": per_step,
-        "setup_s": (begins[0] - started) if begins else None,
-        "fit_call_s": total, "fit_calls": len(calls), "aborted": aborted,
+        "n_rows": len(X), "epoch_s": epochs, "fit_s": total, "xla": xla,
+        "setup_s": log["epoch_begin"][0] - started,
         "rss_before_fit": rss_before, "peak_rss_fit": status["VmHWM"],
         "peak_reset": peak_reset, "rss_after_fit": status["VmRSS"],
     }
