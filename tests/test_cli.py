@@ -71,6 +71,14 @@ def test_one_headline_line_at_the_end_of_the_job(job):
     assert "Traceback" not in output
 
 
+def test_no_tensorflow_start_up_chatter(job):
+    """TensorFlow's INFO lines at import (absl, before TF_CPP_MIN_LOG_LEVEL applies) are
+    filtered; its warnings would pass."""
+    output = job.result.stdout + job.result.stderr
+    for noise in ("oneDNN custom operations", "absl::InitializeLog", "cpu_feature_guard"):
+        assert noise not in output, describe(job.result)
+
+
 def test_params_are_the_flattened_config(job):
     params = job.run.data.params
     expected = {

@@ -122,6 +122,8 @@ CASES = {
     "hidden-units-type": (["architecture.hidden_units=[8,x]"], HYDRA,
                           [r"architecture\.hidden_units", "x"]),
     "unknown-key": (["trainer.epoch=5"], HYDRA, [r"trainer\.epoch", "not in 'TrainerConfig'"]),
+    "jit-compile-type": (["trainer.jit_compile=maybe"], HYDRA,
+                         [r"trainer\.jit_compile", "maybe", "bool"]),
     "unknown-metric": (["evaluation.metric=rmse"], AESWEEP,
                        [r"^aesweep: error: evaluation\.metric:", "accuracy"]),
     "unknown-control": (["evaluation.controls=[pca,magic]"], HYDRA,

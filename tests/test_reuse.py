@@ -28,16 +28,20 @@ def data() -> tuple[np.ndarray, np.ndarray]:
     return X[:200], X[200:]
 
 
-def test_resumed_training_equals_fresh_training(data, tmp_path: Path) -> None:
+@pytest.mark.parametrize("jit_compile", [False, True], ids=["graph", "xla"])
+def test_resumed_training_equals_fresh_training(data, tmp_path: Path, jit_compile) -> None:
     X, X_val = data
     tf.config.experimental.enable_op_determinism()
-    params = dict(bottleneck=3, batch_size=32, random_state=7, checkpoint_dir=str(tmp_path))
-    fresh = AutoencoderFeatures(bottleneck=3, batch_size=32, random_state=7, epochs=4)
+    params = dict(bottleneck=3, batch_size=32, random_state=7, checkpoint_dir=str(tmp_path),
+                  jit_compile=jit_compile)
+    fresh = AutoencoderFeatures(bottleneck=3, batch_size=32, random_state=7, epochs=4,
+                                jit_compile=jit_compile)
     fresh.fit(X, validation_data=X_val)
     first = AutoencoderFeatures(epochs=2, **params).fit(X, validation_data=X_val)
     resumed = AutoencoderFeatures(epochs=4, **params).fit(X, validation_data=X_val)
 
     assert first.resumed_from_epochs_ is None and resumed.resumed_from_epochs_ == 2
+    assert resumed.jit_compile_ is jit_compile
     for a, b in zip(fresh.autoencoder_.get_weights(), resumed.autoencoder_.get_weights(),
                     strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -78,9 +79,11 @@ class Trainer:
         # explicit tf.while_loop, and converting Keras's call tree would only slow tracing.
         signature = [tf.TensorSpec((None, None, n_features), tf.float32),
                      tf.TensorSpec((), tf.int32)]
-        self._steps = tf.function(self._train_steps, input_signature=signature,
+        # partial: TensorFlow counts traces per code object, so one trace per model across
+        # a multirun's jobs would read as "excessive retracing" and warn.
+        self._steps = tf.function(partial(self._train_steps), input_signature=signature,
                                   jit_compile=jit_compile, autograph=False)
-        self._errors = tf.function(self._row_errors, jit_compile=jit_compile,
+        self._errors = tf.function(partial(self._row_errors), jit_compile=jit_compile,
                                    autograph=False)
 
     @property
