@@ -82,12 +82,21 @@ def per_step(profile: dict, reps: int, tmp: Path) -> dict:
                         matmul += [before, after]
                         peak = (before["median_gflops"] + after["median_gflops"]) / 2
                         r["peak_gflops"] = peak
+                        gemms = w["peak"].call(
+                            "gemms", kernels=archs["reference"]["dense_kernels"],
+                            batch_size=shape["batch_size"])
+                        r["gemms_gflops"] = gemms["median_gflops"]
+                        # Against the same products alone: the conservative count is
+                        # what both compute.
+                        r["share_of_gemms"] = (flops["conservative"] / r["steady_epoch_s"]
+                                               / 1e9 / gemms["median_gflops"])
                         r["gflops"] = flops["formula"] / r["steady_epoch_s"] / 1e9
                         r["share"] = r["gflops"] / peak
                         r["share_conservative"] = (flops["conservative"] / r["steady_epoch_s"]
                                                    / 1e9 / peak)
                         extra = (f"; {r['gflops']:.1f} GFLOP/s = {100 * r['share']:.0f}% "
-                                 f"of {peak:.0f}")
+                                 f"of {peak:.0f}; {100 * r['share_of_gemms']:.0f}% of its "
+                                 f"GEMMs alone ({gemms['median_gflops']:.0f})")
                     rows[shape_name][impl].append(r)
                     xla = "" if r["xla"] is None else f" (XLA {'on' if r['xla'] else 'off'})"
                     say(f"  rep {rep + 1} {shape_name:9s} {impl}{xla}: epochs "
@@ -119,6 +128,9 @@ def per_step(profile: dict, reps: int, tmp: Path) -> dict:
         "shares": [r["share"] for r in fw], "share": median([r["share"] for r in fw]),
         "share_conservative": median([r["share_conservative"] for r in fw]),
         "plain_share": median([r["share"] for r in pl]),
+        "gemms_gflops": median([r["gemms_gflops"] for r in fw + pl]),
+        "gemms_share_of_peak": median([r["gemms_gflops"] / r["peak_gflops"] for r in fw + pl]),
+        "share_of_gemms": median([r["share_of_gemms"] for r in fw]),
     }
     return out
 

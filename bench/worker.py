@@ -15,6 +15,8 @@ real stdout, which is redirected to stderr). Commands:
 ``epoch``       one more timed epoch of a prepared model (epoch-level interleaving).
 ``forget``      drop the prepared models.
 ``matmul``      GFLOP/s of a warm float32 ``tf.linalg.matmul`` (n x n by n x n).
+``gemms``       GFLOP/s of a training step's dense-layer matrix products alone, at their
+                real shapes, compiled with XLA: what the hardware gives those shapes.
 ``load``        allocate an (n_rows, n_features) float32 array and keep it (growth).
 ``grow``        ``AutoencoderFeatures.fit`` on the loaded array for a few epochs; every
                 epoch's time and the peak RSS during the fit.
@@ -343,6 +345,47 @@ def cmd_matmul(args: dict) -> dict:
             "median_gflops_per_cpu_s": float(np.median(cpu_rates))}
 
 
+def cmd_gemms(args: dict) -> dict:
+    """The matrix products of a training step of a Dense stack, nothing else: forward
+    ``a @ W``, weight gradients ``a.T @ g`` and input gradients ``g @ W.T`` (none for the
+    first layer), at the real batch and kernel shapes, ``steps`` per XLA-compiled call. A
+    tiny SGD update keeps every product live (else XLA drops the unused ones). FLOPs are
+    counted as done: (4 sum(in x out) + 2 sum(in x out, layers after the first)) x batch."""
+    import tensorflow as tf
+
+    kernels, batch, steps = args["kernels"], args["batch_size"], args.get("steps", 50)
+    weights = [tf.Variable(tf.random.normal(k, stddev=0.01, seed=i))
+               for i, k in enumerate(kernels)]
+    x = tf.random.normal((batch, kernels[0][0]), seed=99)
+
+    @tf.function(jit_compile=True)
+    def run() -> tf.Tensor:
+        def step(i, total):
+            activations = [x]
+            for w in weights:
+                activations.append(tf.matmul(activations[-1], w))
+            g = activations[-1] * 1e-3
+            for layer in reversed(range(len(weights))):
+                grad = tf.matmul(activations[layer], g, transpose_a=True)
+                if layer:
+                    g = tf.matmul(g, weights[layer], transpose_b=True)
+                weights[layer].assign_sub(1e-9 * grad)
+            return i + 1, total + tf.reduce_sum(g)
+
+        return tf.while_loop(lambda i, _: i < steps, step, (tf.constant(0), 0.0))[1]
+
+    run().numpy()  # compile
+    flops = steps * batch * (4 * sum(a * b for a, b in kernels)
+                             + 2 * sum(a * b for a, b in kernels[1:]))
+    rates = []
+    for _ in range(args.get("iters", 5)):
+        started = time.perf_counter()
+        run().numpy()
+        rates.append(flops / (time.perf_counter() - started) / 1e9)
+    return {"gflops": rates, "median_gflops": float(np.median(rates)),
+            "step_ms": 1000 * flops / steps / float(np.median(rates)) / 1e9}
+
+
 def cmd_load(args: dict) -> dict:
     before = _proc_status("VmRSS")["VmRSS"]
     X = _data(args["n_rows"], args["n_features"], 3)
@@ -389,6 +432,7 @@ def cmd_grow(args: dict) -> dict:
 
 
 COMMANDS = {"ping": cmd_ping, "arch": cmd_arch, "fit": cmd_fit, "matmul": cmd_matmul,
+            "gemms": cmd_gemms,
             "prepare": cmd_prepare, "epoch": cmd_epoch, "forget": cmd_forget,
             "load": cmd_load, "grow": cmd_grow}
 

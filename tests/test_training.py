@@ -10,7 +10,7 @@ import pytest
 
 from aesweep import AutoencoderFeatures
 from aesweep.model import build_autoencoder
-from aesweep.training import XLA_MIN_FLOPS, Trainer, epoch_order, train, use_xla
+from aesweep.training import Trainer, epoch_order, train, use_xla
 
 pytestmark = pytest.mark.xdist_group("keras")
 
@@ -85,11 +85,15 @@ def test_xla_changes_results_by_round_off_only(X) -> None:
 
 def test_auto_compiles_with_xla_only_when_the_training_pays_for_it() -> None:
     model = fresh_model()
-    rows_to_pass = XLA_MIN_FLOPS / (6 * model.count_params())
-    assert not use_xla(None, model, rows=100, epochs=2)
-    assert use_xla(None, model, rows=int(rows_to_pass) + 1, epochs=1)
-    assert use_xla(True, model, rows=1, epochs=1)
-    assert not use_xla(False, model, rows=10**9, epochs=100)
+    assert not use_xla(None, model, rows=100, epochs=2, batch_size=32)
+    # Many cheap steps: the dispatch XLA saves pays for compiling.
+    assert use_xla(None, model, rows=10_000, epochs=100, batch_size=16)
+    # Few, large steps: the math XLA saves pays for it.
+    big, _ = build_autoencoder(500, 50)
+    assert use_xla(None, big, rows=7000, epochs=50, batch_size=64)
+    assert not use_xla(None, big, rows=500, epochs=2, batch_size=64)
+    assert use_xla(True, model, rows=1, epochs=1, batch_size=1)
+    assert not use_xla(False, model, rows=10**9, epochs=100, batch_size=1)
 
 
 def test_callbacks_get_every_epoch_with_its_losses(X) -> None:

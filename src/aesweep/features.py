@@ -145,7 +145,7 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
             np.random.default_rng().integers(2**31))
         start = self.resumed_from_epochs_ or 0
         self.jit_compile_ = use_xla(self.jit_compile, self.autoencoder_, len(X),
-                                    self.epochs - start)
+                                    self.epochs - start, self.batch_size)
         self.history_ = train(self.autoencoder_, X, X_val, start=start,
                               stop=self.epochs, batch_size=self.batch_size, seed=seed,
                               history=history, jit_compile=self.jit_compile_,

@@ -29,10 +29,13 @@ History = dict[str, list[float]]
 CHUNK_BYTES = 8 * 2**20
 # Rows per call when computing the validation loss (inference only).
 EVAL_ROWS = 4096
-# XLA compiles each new model for 1-3 s here, then runs its steps in ~0.4-0.7x the time
-# (`make bench`, the "settings" table). "auto" compiles on a CPU when the training ahead
-# is at least this many FLOPs (~3-4 s uncompiled on 2 cores), and always on a GPU.
-XLA_MIN_FLOPS = 3e11
+# XLA's trade on this CPU (`make bench`, the "settings" table, 2 cores): compiling a new
+# model costs a few seconds more than tracing it; then each step saves ~1.7 ms of op
+# dispatch (what dominates small models) and ~40% of the dense math (~1.1e-11 s per FLOP).
+# "auto" compiles when the training ahead saves more than the compile costs.
+XLA_COMPILE_SECONDS = 4.0
+XLA_SAVES_PER_STEP = 1.7e-3
+XLA_SAVES_PER_FLOP = 1.1e-11
 
 
 def epoch_order(n_rows: int, seed: int, epoch: int) -> np.ndarray:
@@ -40,15 +43,19 @@ def epoch_order(n_rows: int, seed: int, epoch: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(n_rows)
 
 
-def use_xla(jit_compile: bool | None, model: keras.Model, rows: int, epochs: int) -> bool:
+def use_xla(jit_compile: bool | None, model: keras.Model, rows: int, epochs: int,
+            batch_size: int) -> bool:
     """Resolve ``jit_compile`` (None: auto) for training ``model`` on ``rows`` for ``epochs``.
 
     A dense layer costs 6 FLOPs per weight and row in a training step (forward, and the
-    gradients with respect to inputs and weights).
+    gradients with respect to inputs and weights). On a GPU, XLA is always on.
     """
     if jit_compile is not None:
         return jit_compile
-    return has_gpu() or 6 * model.count_params() * rows * epochs >= XLA_MIN_FLOPS
+    steps = epochs * -(-rows // batch_size)
+    flops = 6 * model.count_params() * rows * epochs
+    saved = steps * XLA_SAVES_PER_STEP + flops * XLA_SAVES_PER_FLOP
+    return has_gpu() or saved >= XLA_COMPILE_SECONDS
 
 
 class Trainer:
@@ -85,6 +92,10 @@ class Trainer:
                                   jit_compile=jit_compile, autograph=False)
         self._errors = tf.function(partial(self._row_errors), jit_compile=jit_compile,
                                    autograph=False)
+        # The last, smaller batch runs once per epoch: a graph trace costs less than a
+        # second XLA compile for its shape (~2.8 s at 500 features).
+        self._tail_steps = tf.function(partial(self._train_steps), input_signature=signature,
+                                       autograph=False) if jit_compile else self._steps
 
     @property
     def steps_per_epoch(self) -> int:
@@ -110,8 +121,9 @@ class Trainer:
     def _row_errors(self, x: tf.Tensor) -> tf.Tensor:
         return tf.reduce_sum(tf.square(self.model(x, training=False) - x), axis=1)
 
-    def _run(self, batches: np.ndarray, n_steps: int) -> float:
-        return float(self._steps(tf.constant(batches), tf.constant(n_steps, tf.int32)))
+    def _run(self, batches: np.ndarray, n_steps: int, tail: bool = False) -> float:
+        steps = self._tail_steps if tail else self._steps
+        return float(steps(tf.constant(batches), tf.constant(n_steps, tf.int32)))
 
     def epoch(self, epoch: int) -> dict[str, float]:
         """Train one epoch; return its ``loss`` (the batches' losses weighted by rows, as
@@ -125,7 +137,7 @@ class Trainer:
             np.take(X, rows, axis=0, out=chunk[:n_steps].reshape(-1, X.shape[1]), mode="clip")
             total += self._run(chunk, n_steps)
         if self.tail:
-            total += self._run(X[order[-self.tail:]][None], 1)
+            total += self._run(X[order[-self.tail:]][None], 1, tail=True)
         logs = {"loss": total / len(X)}
         if self.X_val is not None and len(self.X_val):
             logs["val_loss"] = self.mse(self.X_val)
@@ -158,7 +170,7 @@ def train(model: keras.Model, X: np.ndarray, X_val: np.ndarray | None, *, start:
     history = {key: list(values) for key, values in history.items()}
     if start >= stop:
         return history
-    xla = use_xla(jit_compile, model, len(X), stop - start)
+    xla = use_xla(jit_compile, model, len(X), stop - start, batch_size)
     trainer = Trainer(model, X, X_val, batch_size=batch_size, seed=seed, jit_compile=xla)
     hooks = keras.callbacks.CallbackList(
         list(callbacks), add_progbar=verbose != 0, verbose=verbose, epochs=stop,
