@@ -32,7 +32,7 @@ test-fast: $(STAMP)  ## the suite without the slow end-to-end tests
 	$(BIN)/pytest -m "not slow"
 
 .PHONY: bench  # bench/ is a directory: without this, make would call the target up to date
-bench: $(STAMP)  ## performance benchmark (~15 min; bench/run.py --quick: a few minutes) -> outputs/bench.json
+bench: $(STAMP)  ## performance benchmark (~40 min; bench/run.py --quick: a few minutes) -> outputs/bench.json
 	$(BIN)/python bench/run.py
 
 ui: $(STAMP)  ## MLflow UI over the embedded store; HOST=0.0.0.0 exposes it to your network

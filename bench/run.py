@@ -1,6 +1,6 @@
 """aesweep performance benchmark: every figure of issue 5, side by side, in one invocation.
 
-    make bench                                   # full version, ~20 min on 2 cores
+    make bench                                   # full version, ~40 min on 2 cores
     .venv/bin/python bench/run.py --quick        # smoke version, a few minutes
     .venv/bin/python bench/run.py --only per_step,explore --out /tmp/b.json
 
