@@ -1,6 +1,14 @@
-"""Errors a user can fix: each names the config key or file at fault and what is allowed."""
+"""Errors a user can fix: each names the config key or file at fault and what is allowed,
+and :func:`fail` is the one way they reach the terminal."""
 
 from __future__ import annotations
+
+import os
+import sys
+from typing import NoReturn
+
+# Exit codes: a user's bad input, and a run that failed for any other reason.
+BAD_INPUT, FAILED = 2, 1
 
 
 class AesweepError(Exception):
@@ -17,3 +25,22 @@ class DataError(AesweepError):
     def __init__(self, source: str, message: str) -> None:
         self.source = source
         super().__init__(f"{source}: {message}")
+
+
+def one_line(error: BaseException) -> str:
+    """The first line of an error's message, prefixed by its type unless it is ours."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    if isinstance(error, AesweepError):
+        return text
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def fail(error: BaseException, prog: str = "aesweep", code: int | None = None) -> NoReturn:
+    """Print ``<prog>: error: <one line>`` and exit: 2 for bad input, else 1. With
+    ``HYDRA_FULL_ERROR=1`` the error is raised instead, with its whole traceback."""
+    if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        raise error
+    sys.stdout.flush()
+    print(f"{prog}: error: {one_line(error)}", file=sys.stderr, flush=True)
+    sys.exit(code if code is not None else BAD_INPUT if isinstance(error, AesweepError)
+             else FAILED)

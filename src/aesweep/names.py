@@ -1,0 +1,84 @@
+"""Names that the jobs, the tracking layer and the report must agree on, defined once.
+
+MLflow tags and params, metric keys, feature sets and pipeline steps, the controls, and
+the one sign convention: a *delta* is positive when the encoder is better.
+"""
+
+from __future__ import annotations
+
+# --- tags ----------------------------------------------------------------------------------
+PARENT_TAG = "mlflow.parentRunId"  # what the MLflow UI nests runs by
+ROLE_TAG = "aesweep.role"  # SWEEP_ROLE on a multirun's parent run
+SWEEP_ROLE = "sweep"
+SWEEP_ID_TAG = "aesweep.sweep_id"  # the parent's run id, on the parent and every child
+# On a parent: job N of this sweep was skipped, its config already FINISHED as that run.
+REUSED_TAG_PREFIX = "aesweep.reused."
+HASH_TAG = "config_hash"  # what a job computes; matches a re-run to earlier runs
+JOB_NUM_TAG = "aesweep.job_num"
+TASK_TAG = "aesweep.task"
+MAIN_METRIC_TAG = "aesweep.main_metric"
+DATASET_TAG = "aesweep.dataset"
+JIT_TAG = "aesweep.jit_compile"
+PCA_CAPPED_TAG = "aesweep.pca_capped"  # "32->20": PCA allowed only 20 components
+RESUMED_TAG = "resumed_from_epochs"
+ERROR_TAG = "error"  # "Type: message" on a FAILED or KILLED run
+STALE_TAG = "aesweep.stale"  # on a run whose process died while it was RUNNING
+# Which process owns a RUNNING run, so that a later sweep can tell if it died.
+HOST_TAG, PID_TAG, PID_STARTED_TAG = "aesweep.host", "aesweep.pid", "aesweep.pid_started"
+
+# --- params --------------------------------------------------------------------------------
+BOTTLENECK_PARAM = "architecture.bottleneck"
+EPOCHS_PARAM = "trainer.epochs"
+SEED_PARAMS = frozenset({"seed", "split.random_state"})  # vary within a report cell
+SWEEP_OVERRIDES_PARAM = "sweep.overrides"  # on a parent: the command line's overrides
+SWEEP_GRID_PREFIX = "sweep.grid."  # on a parent: the values of each swept key
+ENV_MASK = "<from environment>"  # logged instead of any value read from the environment
+
+# --- feature sets and pipeline steps -------------------------------------------------------
+RAW, ENCODED, PCA, RANDOM = "raw", "encoded", "pca", "random"
+CONTROLS = (RAW, PCA, RANDOM)  # what the encoder is compared with
+PAIRED_CONTROLS = (RAW, PCA)  # compared on the same test rows (bootstrap CI, McNemar)
+SCALE_STEP, ENCODE_STEP, MODEL_STEP = "scale", "encode", "model"
+
+# --- metrics -------------------------------------------------------------------------------
+METRICS = {
+    "classification": ("accuracy", "precision", "recall", "f1", "roc_auc"),
+    "regression": ("mae", "rmse", "r2"),
+}
+MAIN_METRIC = {"classification": "accuracy", "regression": "rmse"}
+LOWER_IS_BETTER = frozenset({"mae", "rmse"})
+# Metrics the paired bootstrap can resample from hard predictions.
+PAIRED_METRICS = ("accuracy", "precision", "recall", "f1", "mae", "rmse", "r2")
+TRAIN_LOSS, VAL_LOSS = "train_loss", "val_loss"  # per epoch, step = epoch
+RECON_MSE_VAL, RECON_MSE_TEST = "recon_mse_val", "recon_mse_test"
+TRAIN_SECONDS = "train_seconds"
+
+
+def metric_key(feature_set: str, metric: str) -> str:
+    """``encoded_accuracy``: a feature set's test score."""
+    return f"{feature_set}_{metric}"
+
+
+def delta_key(control: str) -> str:
+    """``delta_vs_raw``: encoded minus a control in the main metric, see :func:`sign`."""
+    return f"delta_vs_{control}"
+
+
+def ci_keys(control: str) -> tuple[str, str]:
+    """``ci_low_vs_raw``, ``ci_high_vs_raw``: the paired bootstrap CI of the delta."""
+    return f"ci_low_vs_{control}", f"ci_high_vs_{control}"
+
+
+def mcnemar_key(control: str) -> str:
+    return f"mcnemar_p_vs_{control}"
+
+
+def sign(metric: str) -> int:
+    """+1 when higher is better, -1 for error metrics: ``sign * (encoded - control)`` is
+    positive when the encoder is better."""
+    return -1 if metric in LOWER_IS_BETTER else 1
+
+
+def improvement(encoded: float, control: float, metric: str) -> float:
+    """Encoded minus control, signed so that positive always means the encoder is better."""
+    return sign(metric) * (encoded - control)

@@ -1,0 +1,41 @@
+"""Numeric ranges, each written once and used twice: to check a value and to say what
+is allowed (``must be in [0, 1), got 1.0``)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Values of type ``kind`` between ``low`` and ``high`` (None: unbounded); ``closed``
+    says which ends are allowed, as in :func:`sklearn.utils.check_scalar`."""
+
+    kind: type
+    low: float | None = None
+    high: float | None = None
+    closed: Literal["both", "left", "right", "neither"] = "both"
+
+    def __str__(self) -> str:
+        left, right = self.closed in ("both", "left"), self.closed in ("both", "right")
+        if self.high is None:
+            return f"{'>=' if left else '>'} {self.low:g}"
+        if self.low is None:
+            return f"{'<=' if right else '<'} {self.high:g}"
+        return f"in {'[' if left else '('}{self.low:g}, {self.high:g}{']' if right else ')'}"
+
+    def problem(self, value: object) -> str | None:
+        """None when ``value`` is allowed, else what is wrong, e.g. ``must be >= 1, got 0``."""
+        number = int | float if self.kind is float else int
+        wrong_type = isinstance(value, bool) or not isinstance(value, number)
+        if wrong_type:
+            return f"must be {'an integer' if self.kind is int else 'a number'}, got {value!r}"
+        assert isinstance(value, int | float)
+        left, right = self.closed in ("both", "left"), self.closed in ("both", "right")
+        too_low = self.low is not None and (value < self.low if left else value <= self.low)
+        too_high = self.high is not None and (value > self.high if right else value >= self.high)
+        if too_low or too_high or math.isnan(value):
+            return f"must be {self}, got {value}"
+        return None
