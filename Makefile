@@ -36,8 +36,10 @@ bench: $(STAMP)  ## performance benchmark (~40 min; bench/run.py --quick: a few 
 	$(BIN)/python bench/run.py
 
 ui: $(STAMP)  ## MLflow UI over the embedded store; HOST=0.0.0.0 exposes it to your network
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/outputs/mlflow.db \
-		--host $(HOST) --port $(PORT)
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui \
+		--backend-store-uri sqlite:///$(CURDIR)/outputs/mlflow.db \
+		--host $(HOST) --port $(PORT) --workers 1
 
-clean:
-	rm -rf outputs/runs outputs/multirun outputs/mlflow.db outputs/mlartifacts
+clean:  ## delete every run, the store, checkpoints and caches under outputs/
+	rm -rf outputs/runs outputs/multirun outputs/reports outputs/mlflow.db outputs/mlflow.db.lock \
+		outputs/mlartifacts outputs/checkpoints outputs/cache

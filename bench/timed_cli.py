@@ -25,8 +25,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 PRELOAD = ("aesweep.runtime", "tensorflow", "keras", "mlflow", "mlflow.keras", "mlflow.models",
            "sklearn", "sklearn.linear_model", "sklearn.decomposition", "matplotlib.pyplot",
-           "aesweep", "aesweep.app", "aesweep.job", "aesweep.tracking", "aesweep.resume",
-           "aesweep.plots")
+           "aesweep", "aesweep.app", "aesweep.job", "aesweep.task", "aesweep.tracking.runs",
+           "aesweep.tracking.store", "aesweep.tracking.resume", "aesweep.plots")
 
 
 def read_runs(uri: str) -> list[dict]:

@@ -5,18 +5,19 @@ Imported by the test modules as ``helpers`` (pytest puts ``tests/`` on ``sys.pat
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-import aesweep.app  # registers the structured configs with Hydra's ConfigStore
+from aesweep import config
 
 # Tiny data for every job that trains: a few hundred rows, 20 features.
 TINY = (
@@ -25,9 +26,10 @@ TINY = (
     "dataset.n_informative=5",
     "dataset.n_redundant=5",
 )
-# The CLI's tracking default interpolates ${hydra:runtime.cwd}, which compose() cannot
-# resolve; in-process tests never log, so point it anywhere harmless.
-UNUSED_URI = "tracking.uri=sqlite:////nonexistent/aesweep-tests-never-written.db"
+# In-process jobs write checkpoints and cached controls under paths.root: keep them out of
+# the checkout, in one directory per test process.
+SCRATCH = tempfile.mkdtemp(prefix="aesweep-tests-")
+atexit.register(shutil.rmtree, SCRATCH, ignore_errors=True)
 
 # Environment variables that would change what the CLI does or where it logs.
 _SCRUBBED_ENV = ("HYDRA_FULL_ERROR", "MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME",
@@ -35,33 +37,42 @@ _SCRUBBED_ENV = ("HYDRA_FULL_ERROR", "MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_N
 
 
 def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
-    """The app's composed config (without the ``hydra`` node), as the CLI would build it."""
-    overrides = [UNUSED_URI, *overrides]
-    with initialize_config_dir(config_dir=aesweep.app.config_dir(), version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides),
-                       return_hydra_config=False)
+    """The app's composed config (without the ``hydra`` node), as the CLI would build it,
+    writing under a scratch ``paths.root`` unless the overrides say otherwise."""
+    return config.compose_config([f"paths.root={SCRATCH}", *overrides])
+
+
+def console_script(name: str) -> str:
+    """An installed console script next to this interpreter: the program users run."""
+    script = Path(sys.executable).with_name(name)
+    assert script.is_file(), f"{script} is not installed (pip install -e .)"
+    return str(script)
 
 
 def aesweep_command() -> list[str]:
-    """The installed console script next to this interpreter, else ``python -m aesweep.app``."""
-    script = shutil.which("aesweep", path=str(Path(sys.executable).parent))
-    return [script] if script else [sys.executable, "-m", "aesweep.app"]
+    return [console_script("aesweep")]
+
+
+def clean_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment without what would change where the CLI logs."""
+    environ = {k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV}
+    return {**environ, **(env or {})}
 
 
 def run_cli(args: Sequence[str], cwd: Path, env: dict[str, str] | None = None,
-            timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    """Run ``aesweep ARGS`` in ``cwd`` and capture its output as text."""
-    environ = {k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV}
-    environ.update(env or {})
-    return subprocess.run([*aesweep_command(), *args], cwd=cwd, env=environ,
-                          capture_output=True, text=True, timeout=timeout, check=False)
+            timeout: float = 600, program: str = "aesweep",
+            ) -> subprocess.CompletedProcess[str]:
+    """Run ``aesweep ARGS`` (or another console script) in ``cwd``, capture its output as
+    text, and fail on any Hydra ``UserWarning``: a callback that raised, say."""
+    result = subprocess.run([console_script(program), *args], cwd=cwd, env=clean_env(env),
+                            capture_output=True, text=True, timeout=timeout, check=False)
+    assert "UserWarning" not in result.stderr, describe(result)
+    return result
 
 
 def store_args(root: Path) -> list[str]:
     """Overrides that keep the MLflow store and Hydra's directories under ``root``."""
-    return [f"tracking.uri=sqlite:///{root / 'mlflow.db'}",
-            f"hydra.run.dir={root / 'run'}",
-            f"hydra.sweep.dir={root / 'sweep'}"]
+    return [f"paths.root={root}"]
 
 
 def store_uri(root: Path) -> str:

@@ -45,7 +45,7 @@ def test_finished_with_a_regressor_by_default(job):
     assert params["dataset.name"] == "diabetes"
     assert params["downstream.name"] in REGRESSORS
     assert params["downstream.name"] == "linear_regression"
-    assert job.run.data.tags.get("aesweep.task", "regression") == "regression"
+    assert job.run.data.tags["aesweep.task"] == "regression"
 
 
 def test_regression_metrics_in_target_units(job):

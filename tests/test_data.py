@@ -2,23 +2,30 @@
 
 Proves that the split is scikit-learn's ``train_test_split`` for the test rows, that
 train/validation/test partition the rows, that ``val_size`` is a fraction of the whole,
-that the synthetic datasets expose (and pass on) every generator argument, and that
-``load_csv`` reads good files and rejects bad ones naming the file or key.
+that the synthetic datasets expose (and pass on) every generator argument, that their
+range errors name the ``dataset.<param>`` key, and that ``load_csv`` reads good files and
+rejects bad ones (by class: path, header, size, dtypes, gaps, class counts) naming the file
+or key, warning once about duplicated rows.
 """
 
 from __future__ import annotations
 
 import inspect
+import logging
+import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
+import psutil
 import pytest
 from omegaconf import OmegaConf
 from sklearn import datasets as skdatasets
 from sklearn.model_selection import train_test_split
 
-from aesweep.data import Dataset, load_csv, load_dataset, split_dataset
-from aesweep.errors import AesweepError, DataError
+from aesweep.data import Dataset, check_target, load_csv, load_dataset, split_dataset
+from aesweep.errors import AesweepError, ConfigError, DataError
 from aesweep.job import prepare_job
 
 from helpers import TINY, compose_config
@@ -288,3 +295,230 @@ def test_nan_in_the_csv_target_is_a_data_error(tmp_path):
     path = write_csv(tmp_path / "y.csv", target=lambda i: "" if i == 4 else i % 2)
     with pytest.raises(AesweepError, match=r"dataset\.target"):
         load_csv(str(path), "label")
+
+
+# --- CSV problems by class: each is one DataError naming the file (or target) and the fix -----
+
+
+def csv_text(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def data_error(path: Path, target: str = "label", **kwargs) -> str:
+    with pytest.raises(DataError) as info:
+        load_csv(str(path), target, **kwargs)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+# header
+
+
+def test_repeated_column_names_are_a_data_error_naming_them(tmp_path):
+    """The issue's case: pandas would rename the second ``a`` to ``a.1`` and carry on."""
+    path = csv_text(tmp_path / "dup.csv", "a,a,y\n1,2,0\n3,4,1\n5,6,0\n")
+    message = data_error(path, "y")
+    assert message == (f"dataset.path={path}: repeated column names in the header: a; "
+                       f"each column needs its own name")
+    assert "a.1" not in message
+
+
+def test_every_repeated_name_is_named(tmp_path):
+    path = csv_text(tmp_path / "dups.csv", "a,b,a,c,b,label\n1,2,3,4,5,0\n")
+    assert data_error(path).endswith("repeated column names in the header: a, b; "
+                                     "each column needs its own name")
+
+
+def test_the_index_pandas_writes_without_index_false_is_named_as_such(tmp_path):
+    path = tmp_path / "indexed.csv"
+    pd.DataFrame({"a": [0.5, 1.5], "b": [2.0, 3.0], "label": [0, 1]}).to_csv(path)
+    assert path.read_text().startswith(",a,b,label")
+    message = data_error(path)
+    assert message.startswith(f"dataset.path={path}: header column 1 has no name; "
+                              f"every column needs one")
+    assert "index=False" in message
+
+
+def test_pandas_unnamed_placeholder_is_a_nameless_column(tmp_path):
+    path = csv_text(tmp_path / "unnamed.csv", "Unnamed: 0,a,b,label\n0,1.5,2,0\n1,2.5,3,1\n")
+    message = data_error(path)
+    assert "header column 1 ('Unnamed: 0') has no name" in message
+    assert "index=False" in message
+
+
+def test_blank_column_names_are_numbered(tmp_path):
+    path = csv_text(tmp_path / "blank.csv", "a,,b, ,label\n1,2,3,4,0\n5,6,7,8,1\n")
+    message = data_error(path)
+    assert message == (f"dataset.path={path}: header columns 2, 4 have no name; "
+                       f"every column needs one")
+
+
+@pytest.mark.parametrize(("separator", "name"), [(";", "semicolon"), ("\t", "tab")])
+def test_a_single_column_holding_a_separator_names_the_separator(tmp_path, separator, name):
+    header = separator.join(["a", "b", "label"])
+    path = csv_text(tmp_path / "sep.csv", f"{header}\n1{separator}2{separator}0\n")
+    message = data_error(path)
+    assert message == (f"dataset.path={path}: the header is one column, {header!r}: the file "
+                       f"looks {name}-separated; columns must be separated by commas")
+
+
+# path
+
+
+def test_a_directory_is_not_a_csv(tmp_path):
+    folder = tmp_path / "data.csv"
+    folder.mkdir()
+    assert data_error(folder) == (f"dataset.path={folder}: is a directory, not a file; "
+                                  f"give the path of a CSV file")
+
+
+def test_a_file_without_read_permission_is_a_data_error(tmp_path, monkeypatch):
+    path = write_csv(tmp_path / "locked.csv")
+    path.chmod(0)
+    if os.access(path, os.R_OK):  # root reads it anyway: let pandas meet the error instead
+        def denied(*args, **kwargs):
+            raise PermissionError(13, "Permission denied", str(path))
+        monkeypatch.setattr(pd, "read_csv", denied)
+    try:
+        assert data_error(path) == (f"dataset.path={path}: permission denied; "
+                                    f"the file must be readable by this user")
+    finally:
+        path.chmod(0o644)
+
+
+def test_undecodable_file_keeps_its_message(tmp_path):
+    path = tmp_path / "binary.csv"
+    path.write_bytes(b"\xff\xfe\x00garbage\x00\xff\n")
+    assert data_error(path) == (
+        f"dataset.path={path}: cannot read it as CSV (UnicodeDecodeError: 'utf-8' codec can't "
+        f"decode byte 0xff in position 0: invalid start byte)")
+
+
+# size
+
+
+def test_a_file_larger_than_free_memory_is_refused_before_reading(tmp_path, monkeypatch):
+    path = write_csv(tmp_path / "big.csv")
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=1024))
+    monkeypatch.setattr(pd, "read_csv", lambda *a, **k: pytest.fail("read a file too big"))
+    message = data_error(path)
+    assert message == (f"dataset.path={path}: file is 0.00 GiB but only 0.00 GiB of memory is "
+                       f"available; the file must fit in memory")
+
+
+def test_a_file_that_fits_in_memory_is_read(tmp_path, monkeypatch):
+    path = write_csv(tmp_path / "small.csv")
+    size = path.stat().st_size
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=size))
+    assert load_csv(str(path), "label").X.shape == (60, 3)
+
+
+# dtypes
+
+
+def test_boolean_feature_columns_are_not_numeric(tmp_path):
+    path = csv_text(tmp_path / "flags.csv", "a,flag,label\n1.5,true,0\n2.5,false,1\n")
+    assert data_error(path) == (f"dataset.path={path}: feature columns must be numeric; "
+                                f"not numeric: flag")
+
+
+def test_text_target_with_regression_is_a_data_error(tmp_path):
+    path = write_csv(tmp_path / "text.csv", target=lambda i: ["cat", "dog"][i % 2])
+    assert data_error(path, task="regression") == (
+        "dataset.target=label: regression needs a numeric target; "
+        "set dataset.task=classification")
+
+
+# gaps: a row with more fields than the header, anywhere
+
+
+@pytest.mark.parametrize(("row", "line"), [(5, 7), (0, 2)], ids=["middle", "first-row"])
+def test_a_row_with_more_fields_than_the_header_names_its_line(tmp_path, row, line):
+    path = write_csv(tmp_path / "ragged.csv")
+    lines = path.read_text().splitlines()
+    lines[row + 1] += ",9.9"
+    path.write_text("\n".join(lines) + "\n")
+    assert data_error(path) == (f"dataset.path={path}: line {line} has 5 fields but the header "
+                                f"has 4; every row needs one field per column")
+
+
+def test_every_row_one_field_longer_is_not_taken_as_an_index(tmp_path):
+    """pandas would silently use the first column as the row index and shift the names."""
+    path = csv_text(tmp_path / "shifted.csv", "a,b,label\n0,1.5,2.5,0\n1,3.5,4.5,1\n")
+    assert "line 2 has 4 fields but the header has 3" in data_error(path)
+
+
+def test_a_row_with_fewer_fields_is_a_gap(tmp_path):
+    path = csv_text(tmp_path / "short.csv", "a,b,label\n1.5,2.5,0\n3.5,4.5,1\n5.5,6.5\n")
+    assert data_error(path) == f"dataset.target=label: missing values in the target of {path}"
+
+
+# duplicates: legal, but a warning
+
+
+def test_duplicated_rows_load_with_one_warning(tmp_path, caplog):
+    path = write_csv(tmp_path / "dups.csv")
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([*lines, lines[1], lines[1], lines[2]]) + "\n")
+    with caplog.at_level(logging.WARNING, logger="aesweep"):
+        ds = load_csv(str(path), "label")
+    assert ds.X.shape == (63, 3)
+    warnings = [r for r in caplog.records if r.name == "aesweep"]
+    assert len(warnings) == 1 and warnings[0].levelno == logging.WARNING
+    assert warnings[0].getMessage() == (
+        f"dataset.path={path}: 3 of 63 rows repeat an earlier row exactly; a row and its copy "
+        f"can land in both the training and the test split")
+
+
+def test_no_duplicate_warning_without_duplicates(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="aesweep"):
+        load_csv(str(write_csv(tmp_path / "ok.csv")), "label")
+    assert not [r for r in caplog.records if r.name == "aesweep"]
+
+
+# class counts: a single class fails the target check, a class of one row the split
+
+
+def csv_cfg(path: Path):
+    return OmegaConf.create({"name": "csv", "path": str(path), "target": "label",
+                             "task": "auto"})
+
+
+def test_a_single_class_csv_target_is_a_data_error(tmp_path):
+    path = write_csv(tmp_path / "one.csv", target=lambda i: 1)
+    ds = load_csv(str(path), "label", task="classification")
+    with pytest.raises(DataError) as info:
+        check_target(ds, csv_cfg(path))
+    assert str(info.value) == (f"dataset.target=label in {path}: the target has a single "
+                               f"class; classification needs >= 2")
+
+
+def test_a_class_of_one_row_loads_and_fails_the_stratified_split(tmp_path):
+    path = write_csv(tmp_path / "rare.csv", target=lambda i: 2 if i == 7 else i % 2)
+    ds = load_csv(str(path), "label")
+    with pytest.raises(DataError, match=r"^split\.stratify: cannot split 60 rows of rare: .*"
+                                        r"too few.*\[2\]"):
+        split_dataset(ds, split_cfg(0.2, 0.1))
+
+
+# --- generators: scikit-learn's checks name the dataset.<param> key --------------------------
+
+
+def test_generator_range_error_names_the_dataset_key():
+    cfg = compose_config([*TINY, "dataset.flip_y=2"])
+    with pytest.raises(ConfigError) as info:
+        load_dataset(cfg.dataset)
+    assert info.value.key == "dataset.flip_y"
+    assert str(info.value).startswith("dataset.flip_y: The 'flip_y' parameter of "
+                                      "make_classification must be")
+
+
+def test_generator_value_error_without_a_parameter_name_is_a_config_error():
+    cfg = compose_config([*TINY, "dataset.n_classes=10", "dataset.n_informative=2",
+                          "dataset.n_redundant=0"])
+    with pytest.raises(ConfigError) as info:
+        load_dataset(cfg.dataset)
+    assert info.value.key == "dataset"
+    assert "n_clusters_per_class" in str(info.value)

@@ -49,6 +49,17 @@ def write_csv(directory: Path, kind: str) -> Path:
             row[3] = "3.5"
     elif kind == "rare_class":  # one row of class 2: too few to stratify
         rows[7][3] = "2"
+    elif kind == "duplicate_header":  # pandas would rename the second alpha to alpha.1
+        lines = ["alpha,alpha,gamma,label", *(",".join(row) for row in rows)]
+        path.write_text("\n".join(lines) + "\n")
+        return path
+    elif kind == "semicolons":
+        lines = ["alpha;beta;gamma;label", *(";".join(row) for row in rows)]
+        path.write_text("\n".join(lines) + "\n")
+        return path
+    elif kind == "directory":
+        path.mkdir()
+        return path
     elif kind == "unreadable":
         path.write_bytes(b"\xff\xfe\x00garbage\x00\xff\n")
         return path
@@ -128,6 +139,25 @@ CASES = {
                        [r"^aesweep: error: evaluation\.metric:", "accuracy"]),
     "unknown-control": (["evaluation.controls=[pca,magic]"], HYDRA,
                         [r"evaluation\.controls", "magic", "pca", "random"]),
+    "csv-duplicate-header": (csv_args("duplicate_header"), AESWEEP,
+                             [r"^aesweep: error: dataset\.path", "{csv:duplicate_header}",
+                              "repeated column names", "alpha"]),
+    "csv-semicolons": (csv_args("semicolons"), AESWEEP,
+                       [r"^aesweep: error: dataset\.path", "semicolon-separated"]),
+    "csv-directory": (csv_args("directory"), AESWEEP,
+                      [r"^aesweep: error: dataset\.path", "is a directory"]),
+    "tracking-uri-ftp": (["tracking.uri=ftp://host/store"], AESWEEP,
+                         [r"^aesweep: error: tracking\.uri=ftp://host/store: unsupported scheme "
+                          r"'ftp'", "sqlite:///PATH", r"http\(s\)://"]),
+    "tracking-uri-path": (["tracking.uri=/tmp/mlruns"], AESWEEP,
+                          [r"^aesweep: error: tracking\.uri=/tmp/mlruns: not a tracking store",
+                           "sqlite:///PATH"]),
+    "empty-experiment": (["tracking.experiment=' '"], AESWEEP,
+                         [r"^aesweep: error: tracking\.experiment: must be a non-empty name"]),
+    "negative-seed": (["seed=-1"], AESWEEP,
+                      [r"^aesweep: error: seed: must be in \[0, 4294967295\], got -1"]),
+    "unknown-optimizer-param": (["architecture.activation=softmax"], HYDRA,
+                                [r"architecture\.activation", "softmax", "leaky_relu"]),
     "csv-without-path": (["dataset=csv"], AESWEEP,
                          [r"^aesweep: error: dataset\.path", "required"]),
     "csv-without-target": (["dataset=csv", "dataset.path={csv:good}"], AESWEEP,
@@ -180,3 +210,17 @@ def test_hydra_full_error_shows_the_traceback(cli_root):
     assert "Traceback" in result.stderr, describe(result)
     assert "trainer.epochs" in result.stderr
     assert "RUNNING" not in run_statuses(cli_root / "mlflow.db")
+
+
+@pytest.mark.parametrize("mode", [[], ["-m"]], ids=["single", "multirun"])
+def test_a_bad_tracking_uri_stops_the_command_with_one_line(cli_root, mode):
+    """In a multirun the driver's callback opens the store: its failure must stop the
+    command loudly, not become a Hydra UserWarning (run_cli fails on one)."""
+    result = run_cli([*mode, *store_args(cli_root), "tracking.uri=ftp://host/store",
+                      "seed=0,1" if mode else "seed=0"], cwd=cli_root, timeout=300)
+    assert result.returncode == 2, describe(result)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith("aesweep: error: tracking.uri=ftp://host/store: unsupported "
+                                "scheme 'ftp'"), describe(result)
+    assert "Traceback" not in result.stderr
+    assert not (cli_root / "mlflow.db").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import configparser
 import os
 import subprocess
 import sys
@@ -32,19 +33,36 @@ def test_wheel_ships_config_groups_and_experiments(unpacked_wheel: Path) -> None
         assert (conf / name).is_file(), name
 
 
+def entry_point(site: Path, name: str) -> str:
+    """What the wheel's console script ``name`` runs: ``module:function``."""
+    (entry_points,) = site.glob("aesweep-*.dist-info/entry_points.txt")
+    parser = configparser.ConfigParser()
+    parser.read_string(entry_points.read_text())
+    return parser["console_scripts"][name]
+
+
+def test_wheel_declares_both_console_scripts(unpacked_wheel: Path) -> None:
+    assert entry_point(unpacked_wheel, "aesweep") == "aesweep.app:main"
+    assert entry_point(unpacked_wheel, "aesweep-report") == "aesweep.report.cli:main"
+
+
 @pytest.mark.slow
 def test_installed_app_composes_outside_the_checkout(unpacked_wheel: Path,
                                                      tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(unpacked_wheel)}
     probe = subprocess.run(
-        [sys.executable, "-c", "import aesweep.app as a; print(a.__file__); print(a.config_dir())"],
+        [sys.executable, "-c", "import aesweep.app as a, aesweep.config as c; "
+                               "print(a.__file__); print(c.config_dir())"],
         cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
     module_file, config_dir = probe.stdout.split()
     assert Path(module_file).is_relative_to(unpacked_wheel)
     assert Path(config_dir) == unpacked_wheel / "aesweep" / "conf"
 
+    # What the wheel's console script runs, as pip's generated launcher runs it.
+    module, function = entry_point(unpacked_wheel, "aesweep").split(":")
+    launcher = f"import sys; sys.argv[0] = 'aesweep'; from {module} import {function}; {function}()"
     shown = subprocess.run(
-        [sys.executable, "-m", "aesweep.app", "+experiment=seed_article", "--cfg", "job"],
+        [sys.executable, "-c", launcher, "+experiment=seed_article", "--cfg", "job"],
         cwd=tmp_path, env=env, capture_output=True, text=True)
     assert shown.returncode == 0, shown.stderr
     assert "n_features: 500" in shown.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import subprocess
 import sys
 import time
@@ -16,8 +17,17 @@ from mlflow.tracking import MlflowClient
 from PIL import Image
 from scipy import stats
 
-from aesweep.report import FILES, build_report, log_report, main, sweep_report, write_report
-from aesweep.report_text import format_table
+from aesweep.report import (
+    FILES,
+    ReportError,
+    build_report,
+    log_report,
+    main,
+    sweep_report,
+    sweep_table,
+    write_report,
+)
+from aesweep.report.text import format_table
 
 BOTTLENECKS, EPOCHS, SEEDS = (4, 16), (5, 20), (0, 1, 2)
 NOISE = {0: 0.0, 1: 0.012, 2: -0.007}
@@ -184,24 +194,35 @@ def test_files_and_artifacts(store, tmp_path):
     assert sorted(a.path for a in logged) == sorted(f"report/{name}" for name in FILES)
 
 
+def _env() -> dict[str, str]:
+    """The environment without HYDRA_FULL_ERROR, which turns one-line errors into tracebacks."""
+    return {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+
+
+@pytest.fixture
+def one_line_errors(monkeypatch):
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+
+
 def test_cli_in_a_new_process_without_tensorflow(store, tmp_path):
     out = tmp_path / "out"
     check = ("import sys; from aesweep.report import main; code = main(sys.argv[1:]); "
              "assert not {'keras', 'tensorflow'} & set(sys.modules); sys.exit(code)")
     done = subprocess.run(
         [sys.executable, "-c", check, "--tracking-uri", store["uri"], "--sweep", store["a"],
-         "--out", str(out)], capture_output=True, text=True, timeout=120, check=False)
+         "--out", str(out)], capture_output=True, text=True, timeout=120, check=False,
+        env=_env())
     assert done.returncode == 0, done.stderr
     assert "best: bottleneck 16, 20 epochs" in done.stdout
     assert sorted(p.name for p in out.iterdir()) == sorted(FILES)
 
 
 def test_unknown_sweep_exits_2_with_one_line(store):
-    script = Path(sys.executable).with_name("aesweep-report")  # the console script
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "aesweep.report"]
+    script = Path(sys.executable).with_name("aesweep-report")  # the installed console script
+    assert script.is_file(), f"no console script {script}: pip install -e . first"
     done = subprocess.run(
-        [*command, "--tracking-uri", store["uri"], "--sweep", "0123456789abcdef"],
-        capture_output=True, text=True, timeout=120, check=False)
+        [str(script), "--tracking-uri", store["uri"], "--sweep", "0123456789abcdef"],
+        capture_output=True, text=True, timeout=120, check=False, env=_env())
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         "aesweep-report: error: no sweep '0123456789abcdef': no such run in the store"]
@@ -213,21 +234,37 @@ def test_unknown_sweep_exits_2_with_one_line(store):
     (["--sweep", "CHILD"], "is not a sweep's parent run"),
     (["--metric", "roc_auc"], "logged no encoded_roc_auc; choose --metric from accuracy, f1"),
 ])
-def test_cli_errors_are_one_line_with_exit_code_2(store, capsys, args, message):
+def test_cli_errors_are_one_line_with_exit_code_2(store, capsys, one_line_errors, args,
+                                                  message):
     child = store["client"].search_runs(
         [store["client"].get_experiment_by_name("aesweep").experiment_id],
         f"tags.`mlflow.parentRunId` = '{store['a']}'", max_results=1)[0].info.run_id
     args = [child if a == "CHILD" else a for a in args]
-    assert main(["--tracking-uri", store["uri"], "--sweep", store["a"], *args]) == 2
+    with pytest.raises(SystemExit) as exit_:
+        main(["--tracking-uri", store["uri"], "--sweep", store["a"], *args])
+    assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("aesweep-report: error: ") and message in err
     assert len(err.strip().splitlines()) == 1
 
 
-def test_missing_store_is_an_error_and_is_not_created(tmp_path, capsys, monkeypatch):
+def test_mlflow_errors_are_one_line_with_exit_code_2(capsys, one_line_errors):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--tracking-uri", "bogus://store"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("aesweep-report: error: ") and "bogus://store" in err
+    assert "MlflowException" not in err  # wrapped as a ReportError: the message alone
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_missing_store_is_an_error_and_is_not_created(tmp_path, capsys, monkeypatch,
+                                                      one_line_errors):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.chdir(tmp_path)
-    assert main([]) == 2
+    with pytest.raises(SystemExit) as exit_:
+        main([])
+    assert exit_.value.code == 2
     assert "no MLflow store at" in capsys.readouterr().err
     assert not (tmp_path / "outputs").exists()
 
@@ -237,4 +274,23 @@ def test_sweep_report_for_the_end_of_a_multirun(store, tmp_path, monkeypatch):
     text = sweep_report(store["uri"], "reg", store["c"])
     assert "best: bottleneck 8" in text
     assert (tmp_path / "outputs" / "reports" / store["c"] / "report.md").is_file()
-    assert sweep_report(store["uri"], "reg", "missing").startswith("aesweep-report: error:")
+    # A missing sweep raises, so that the multirun can fail its exit code.
+    with pytest.raises(ReportError, match="no sweep 'missing'"):
+        sweep_report(store["uri"], "reg", "missing")
+
+
+def test_sweep_table_lists_every_job_of_a_sweep(store):
+    lines = sweep_table(store["uri"], store["a"]).splitlines()
+    assert lines[0] == f"sweep {store['a']}: 13 jobs"
+    assert lines[1].split() == ["bottleneck", "epochs", "seed", "recon_mse_test",
+                                "raw_accuracy", "encoded_accuracy", "status", "run"]
+    rows = [line.split() for line in lines[2:]]
+    assert len(rows) == 13
+    assert sorted((int(r[0]), int(r[1]), int(r[2])) for r in rows if r[6] == "FINISHED") == \
+        sorted(itertools.product(BOTTLENECKS, EPOCHS, SEEDS))
+    failed = [r for r in rows if r[6] == "FAILED"]
+    assert [r[:3] for r in failed] == [["16", "20", "3"]]
+    assert failed[0][5] == "0.9900"
+    regression = sweep_table(store["uri"], store["c"]).splitlines()
+    assert regression[0] == f"sweep {store['c']}: 4 jobs"
+    assert "raw_rmse" in regression[1].split() and "encoded_rmse" in regression[1].split()

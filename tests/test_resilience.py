@@ -12,7 +12,17 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from helpers import TINY, aesweep_command, run_cli, run_statuses, store_args, store_uri
+from aesweep.names import ROLE_TAG
+
+from helpers import (
+    TINY,
+    aesweep_command,
+    clean_env,
+    run_cli,
+    run_statuses,
+    store_args,
+    store_uri,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +37,7 @@ def _runs(root: Path) -> list:
 
 
 def _jobs(runs: list) -> list:
-    return [r for r in runs if r.data.tags.get("aesweep.role") != "sweep"]
+    return [r for r in runs if ROLE_TAG not in r.data.tags]
 
 
 def _wait_for(predicate, timeout: float) -> None:
@@ -41,7 +51,7 @@ def _wait_for(predicate, timeout: float) -> None:
 
 def test_kill_9_then_rerun_finishes_every_grid_point_once(tmp_path: Path) -> None:
     args = ["-m", *GRID, *store_args(tmp_path)]
-    first = subprocess.Popen([*aesweep_command(), *args], cwd=tmp_path,
+    first = subprocess.Popen([*aesweep_command(), *args], cwd=tmp_path, env=clean_env(),
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_for(lambda: "FINISHED" in run_statuses(tmp_path / "mlflow.db"), timeout=240)
@@ -68,14 +78,14 @@ def test_kill_9_then_rerun_finishes_every_grid_point_once(tmp_path: Path) -> Non
     for run in _jobs(runs):
         if run.info.status == "FAILED":
             assert "died" in run.data.tags["aesweep.stale"]
-    parents = [r for r in runs if r.data.tags.get("aesweep.role") == "sweep"]
+    parents = [r for r in runs if ROLE_TAG in r.data.tags]
     assert sorted(p.info.status for p in parents) == ["FAILED", "FINISHED"]
 
 
 def test_sigterm_marks_the_run_and_its_sweep_killed(tmp_path: Path) -> None:
     args = ["-m", "architecture.bottleneck=2,4", "trainer.epochs=400", "tracking.log_model=false",
             *TINY, *store_args(tmp_path)]
-    proc = subprocess.Popen([*aesweep_command(), *args], cwd=tmp_path,
+    proc = subprocess.Popen([*aesweep_command(), *args], cwd=tmp_path, env=clean_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         _wait_for(lambda: run_statuses(tmp_path / "mlflow.db").count("RUNNING") == 2, 240)
@@ -106,7 +116,7 @@ def test_a_failing_job_does_not_stop_the_sweep(tmp_path: Path) -> None:
     assert jobs["2"].info.status == jobs["4"].info.status == "FINISHED"
     (failed,) = [r for r in _jobs(runs) if r.info.status == "FAILED"]
     assert failed.data.tags["error"].startswith("ConfigError: architecture.bottleneck")
-    (parent,) = [r for r in runs if r.data.tags.get("aesweep.role") == "sweep"]
+    (parent,) = [r for r in runs if ROLE_TAG in r.data.tags]
     assert parent.info.status == "FAILED"
 
 

@@ -19,9 +19,9 @@ from omegaconf import DictConfig, OmegaConf
 from sklearn import datasets as skdatasets
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder, MinMaxScaler, StandardScaler
-from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.multiclass import type_of_target
 
+from aesweep.csvdata import read_table
 from aesweep.errors import ConfigError, DataError
 
 # Integer targets with more distinct values than this are treated as regression by task=auto.
@@ -84,7 +84,7 @@ def _load_dataset(spec: str) -> Dataset:
         kwargs = _generator_kwargs(cfg)
         try:
             X, y = generator(**kwargs)
-        except InvalidParameterError as exc:  # scikit-learn's own range checks
+        except (ValueError, TypeError) as exc:  # scikit-learn's InvalidParameterError is both
             param = re.search(r"'(\w+)' parameter", str(exc))
             key = f"dataset.{param.group(1)}" if param else "dataset"
             raise ConfigError(key, str(exc)) from None
@@ -124,43 +124,10 @@ def load_csv(path: str, target: str, task: str = "auto") -> Dataset:
     """Read a CSV of numeric features and one target column, parsed as data only.
 
     Raises:
-        DataError: naming the file (and column) when it is missing, empty, unreadable,
-            lacks ``target``, or holds non-numeric, NaN or infinite feature values.
+        DataError: naming the file (and column) for any problem :func:`read_table` finds
+            with the file or its table, or a non-numeric target with ``task=regression``.
     """
-    file = Path(path).expanduser()
-    where = f"dataset.path={path}"
-    if not file.is_file():
-        raise DataError(where, "file not found")
-    try:
-        frame = pd.read_csv(file)
-    except pd.errors.EmptyDataError:
-        raise DataError(where, "file is empty") from None
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise DataError(where, f"cannot read it as CSV ({type(exc).__name__}: {exc})") from None
-    if frame.empty:
-        raise DataError(where, "file has a header but no rows")
-    if target not in frame.columns:
-        columns = ", ".join(map(str, frame.columns[:20]))
-        raise DataError(f"dataset.target={target}",
-                        f"no such column in {path}; columns are: {columns}")
-    features = frame.drop(columns=[target])
-    if features.shape[1] == 0:
-        raise DataError(where, f"no feature columns besides the target {target!r}")
-    non_numeric = [str(c) for c, dtype in features.dtypes.items()
-                   if not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)]
-    if non_numeric:
-        raise DataError(where, f"feature columns must be numeric; not numeric: "
-                               f"{', '.join(non_numeric[:10])}")
-    X = features.to_numpy(dtype=np.float64)
-    bad = ~np.isfinite(X)
-    if bad.any():
-        columns = features.columns[bad.any(axis=0)]
-        raise DataError(where, f"NaN or infinite values in columns: "
-                               f"{', '.join(map(str, columns[:10]))}")
-    y_column = frame[target]
-    if y_column.isna().any():
-        raise DataError(f"dataset.target={target}", f"missing values in the target of {path}")
-
+    features, y_column = read_table(path, target)
     task = _infer_task(y_column) if task == "auto" else task
     if task == "classification":
         y = LabelEncoder().fit_transform(y_column.astype(str) if y_column.dtype == object
@@ -170,8 +137,9 @@ def load_csv(path: str, target: str, task: str = "auto") -> Dataset:
             raise DataError(f"dataset.target={target}",
                             "regression needs a numeric target; set dataset.task=classification")
         y = y_column.to_numpy(dtype=np.float64)
-    return _dataset(file.stem, task, X, y, feature_names=[str(c) for c in features.columns],
-                    source=str(file.resolve()))
+    file = Path(path).expanduser()
+    return _dataset(file.stem, task, features.to_numpy(dtype=np.float64), y,
+                    feature_names=[str(c) for c in features.columns], source=str(file.resolve()))
 
 
 def _infer_task(y: pd.Series) -> str:

@@ -13,7 +13,6 @@ from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.preprocessing import label_binarize
 from sklearn.svm import SVC, SVR
-from sklearn.utils._param_validation import InvalidParameterError
 
 from aesweep.data import make_scaler
 from aesweep.errors import ConfigError
@@ -27,13 +26,6 @@ ESTIMATORS: dict[str, tuple[type[BaseEstimator], str]] = {
     "svr": (SVR, "regression"),
     "random_forest_regressor": (RandomForestRegressor, "regression"),
 }
-
-METRICS = {
-    "classification": ("accuracy", "precision", "recall", "f1", "roc_auc"),
-    "regression": ("mae", "rmse", "r2"),
-}
-MAIN_METRIC = {"classification": "accuracy", "regression": "rmse"}
-LOWER_IS_BETTER = frozenset({"mae", "rmse"})
 
 
 def build_estimator(cfg: DictConfig, task: str, target_scaler: str = "none") -> BaseEstimator:
@@ -51,10 +43,9 @@ def build_estimator(cfg: DictConfig, task: str, target_scaler: str = "none") -> 
                                         f"task; choose one of {_names(task)}")
     params = OmegaConf.to_container(cfg.params, resolve=True)
     assert isinstance(params, dict)
-    try:
+    try:  # an unknown parameter; values are checked by a first fit in prepare_job
         estimator = cls().set_params(**params)
-        estimator._validate_params()  # scikit-learn's own checks, before any training
-    except (ValueError, InvalidParameterError) as exc:
+    except ValueError as exc:
         raise ConfigError("downstream.params", str(exc).splitlines()[0]) from None
     if task == "classification":
         if target_scaler != "none":

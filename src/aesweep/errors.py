@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+import traceback
 from typing import NoReturn
 
 # Exit codes: a user's bad input, and a run that failed for any other reason.
@@ -36,11 +37,15 @@ def one_line(error: BaseException) -> str:
 
 
 def fail(error: BaseException, prog: str = "aesweep", code: int | None = None) -> NoReturn:
-    """Print ``<prog>: error: <one line>`` and exit: 2 for bad input, else 1. With
-    ``HYDRA_FULL_ERROR=1`` the error is raised instead, with its whole traceback."""
-    if os.environ.get("HYDRA_FULL_ERROR") == "1":
-        raise error
+    """Print ``<prog>: error: <one line>`` and exit: 2 for bad input, else 1. The whole
+    traceback comes first only with ``HYDRA_FULL_ERROR=1``, as in Hydra's own errors."""
+    full = os.environ.get("HYDRA_FULL_ERROR") == "1"
     sys.stdout.flush()
-    print(f"{prog}: error: {one_line(error)}", file=sys.stderr, flush=True)
+    if full:
+        traceback.print_exception(error)
+    line = one_line(error)
+    if not full and not isinstance(error, AesweepError):
+        line += " (HYDRA_FULL_ERROR=1 shows the traceback)"
+    print(f"{prog}: error: {line}", file=sys.stderr, flush=True)
     sys.exit(code if code is not None else BAD_INPUT if isinstance(error, AesweepError)
              else FAILED)

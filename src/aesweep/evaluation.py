@@ -6,12 +6,20 @@ from __future__ import annotations
 import numpy as np
 from omegaconf import DictConfig
 
-from aesweep.downstream import LOWER_IS_BETTER, MAIN_METRIC, METRICS
 from aesweep.errors import ConfigError
-
-CONTROLS = ("raw", "pca", "random")
-# Metrics the paired bootstrap can resample from hard predictions.
-PAIRED_METRICS = frozenset({"accuracy", "precision", "recall", "f1", "mae", "rmse", "r2"})
+from aesweep.names import (
+    CONTROLS,
+    ENCODED,
+    MAIN_METRIC,
+    METRICS,
+    PAIRED_CONTROLS,
+    PAIRED_METRICS,
+    ci_keys,
+    delta_key,
+    improvement,
+    mcnemar_key,
+    metric_key,
+)
 
 
 def main_metric(cfg: DictConfig, task: str) -> str:
@@ -23,16 +31,11 @@ def main_metric(cfg: DictConfig, task: str) -> str:
     return metric
 
 
-def improvement(encoded: float, control: float, metric: str) -> float:
-    """Encoded minus control, signed so that positive always means the encoder is better."""
-    return control - encoded if metric in LOWER_IS_BETTER else encoded - control
-
-
 def compare(metrics: dict[str, float], metric: str) -> dict[str, float]:
     """``delta_vs_<control>`` of the main metric for every control that was scored."""
-    encoded = metrics[f"encoded_{metric}"]
-    return {f"delta_vs_{control}": improvement(encoded, metrics[f"{control}_{metric}"], metric)
-            for control in CONTROLS if f"{control}_{metric}" in metrics}
+    encoded = metrics[metric_key(ENCODED, metric)]
+    return {delta_key(control): improvement(encoded, metrics[metric_key(control, metric)], metric)
+            for control in CONTROLS if metric_key(control, metric) in metrics}
 
 
 def paired_tests(y_test: np.ndarray, predictions: dict[str, np.ndarray], metric: str,
@@ -44,13 +47,13 @@ def paired_tests(y_test: np.ndarray, predictions: dict[str, np.ndarray], metric:
     from aesweep.stats import paired_comparison
 
     out: dict[str, float] = {}
-    for control in ("raw", "pca"):
+    for control in PAIRED_CONTROLS:
         if control not in predictions:
             continue
-        result = paired_comparison(y_test, predictions["encoded"], predictions[control], metric,
+        result = paired_comparison(y_test, predictions[ENCODED], predictions[control], metric,
                                    task, n_resamples=resamples, random_state=seed)
-        out[f"ci_low_vs_{control}"] = result["ci_low"]
-        out[f"ci_high_vs_{control}"] = result["ci_high"]
+        low, high = ci_keys(control)
+        out[low], out[high] = result["ci_low"], result["ci_high"]
         if "mcnemar_p" in result:
-            out[f"mcnemar_p_vs_{control}"] = result["mcnemar_p"]
+            out[mcnemar_key(control)] = result["mcnemar_p"]
     return out

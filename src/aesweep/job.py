@@ -2,7 +2,8 @@
 
 :func:`prepare_job` does everything that can fail on bad input (config ranges, data,
 split, downstream model, metric) before any training or any MLflow run. :func:`run_job`
-then trains and evaluates. Both are pure: no MLflow, no files.
+then trains and evaluates. No MLflow: the only files are the training checkpoints
+(``paths.checkpoints``) and the cached controls (``paths.cache``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,21 @@ from aesweep.downstream import build_estimator, score_model
 from aesweep.errors import ConfigError
 from aesweep.evaluation import compare, main_metric, paired_tests
 from aesweep.features import AutoencoderFeatures
-from aesweep.pipelines import build_pipelines
+from aesweep.names import (
+    CONTROLS,
+    ENCODE_STEP,
+    ENCODED,
+    JIT_TAG,
+    MODEL_STEP,
+    PCA,
+    PCA_CAPPED_TAG,
+    RECON_MSE_TEST,
+    RECON_MSE_VAL,
+    RESUMED_TAG,
+    TRAIN_SECONDS,
+    metric_key,
+)
+from aesweep.pipelines import build_pipelines, check_autoencoder
 
 
 @dataclass
@@ -33,9 +48,6 @@ class PreparedJob:
     splits: Splits
     estimator: BaseEstimator  # unfitted template, cloned per feature set
     metric: str  # the main metric
-    checkpoint_dir: str | None = None  # where training checkpoints live, if reused
-    checkpoint_epochs: tuple[int, ...] = ()  # other epoch counts of the sweep to save at
-    cache_dir: str | None = None  # where fitted controls are cached; None: no cache
 
     @property
     def task(self) -> str:
@@ -53,12 +65,13 @@ class JobResult:
 
     @property
     def encoder(self) -> AutoencoderFeatures:
-        return self.pipelines["encoded"].named_steps["encode"]
+        return self.pipelines[ENCODED].named_steps[ENCODE_STEP]
 
 
 def prepare_job(cfg: DictConfig) -> PreparedJob:
     """Validate the config and load, check and split the data. Raises AesweepError."""
     validate_config(cfg)
+    check_autoencoder(cfg)
     dataset = load_dataset(cfg.dataset)
     check_target(dataset, cfg.dataset)
     estimator = build_estimator(cfg.downstream, dataset.task,
@@ -87,46 +100,49 @@ def run_job(job: PreparedJob) -> JobResult:
     """Train the autoencoder, fit the downstream model on every feature set, and score
     each on the test rows."""
     s, cfg = job.splits, job.cfg
-    pipelines = build_pipelines(cfg, job.estimator, *s.X_train.shape, job.checkpoint_dir,
-                                job.checkpoint_epochs)
+    pipelines = build_pipelines(cfg, job.estimator, *s.X_train.shape)
 
     # Fit the encoded pipeline step by step, so the autoencoder can report a validation
     # loss on rows scaled with the training statistics. Only training rows fit anything.
-    encoded = pipelines["encoded"]
-    scale, autoencoder = encoded[:1], encoded.named_steps["encode"]
+    encoded = pipelines[ENCODED]
+    scale, autoencoder = encoded[:1], encoded.named_steps[ENCODE_STEP]
     X_train = scale.fit_transform(s.X_train)
     X_val = None if s.X_val is None else scale.transform(s.X_val)
     started = time.perf_counter()
-    autoencoder.fit(X_train, validation_data=X_val)
+    try:
+        autoencoder.fit(X_train, validation_data=X_val)
+    except FloatingPointError as exc:  # the loss became NaN or infinite
+        raise ConfigError("optimizer.learning_rate", str(exc)) from None
     train_seconds = time.perf_counter() - started
-    encoded.named_steps["model"].fit(autoencoder.transform(X_train), s.y_train)
+    encoded.named_steps[MODEL_STEP].fit(autoencoder.transform(X_train), s.y_train)
 
-    metrics: dict[str, float] = {"train_seconds": train_seconds}
+    metrics: dict[str, float] = {TRAIN_SECONDS: train_seconds}
     if X_val is not None:
-        metrics["recon_mse_val"] = autoencoder.reconstruction_error(X_val)
-    metrics["recon_mse_test"] = autoencoder.reconstruction_error(scale.transform(s.X_test))
+        metrics[RECON_MSE_VAL] = autoencoder.reconstruction_error(X_val)
+    metrics[RECON_MSE_TEST] = autoencoder.reconstruction_error(scale.transform(s.X_test))
     predictions = {}
     # The controls do not depend on the encoder's training: a sweep fits each once.
-    fit_control = Memory(job.cache_dir, verbose=0).cache(fit_and_score)
+    cache = cfg.paths.cache if cfg.evaluation.cache_controls else None
+    fit_control = Memory(cache, verbose=0).cache(fit_and_score)
     for name, pipeline in pipelines.items():
-        if name == "encoded":
+        if name == ENCODED:
             predictions[name] = pipeline.predict(s.X_test)
             scores = score_model(pipeline, s.X_test, s.y_test, job.task, predictions[name])
         else:
             predictions[name], scores = fit_control(pipeline, s.X_train, s.y_train, s.X_test,
                                                     s.y_test, job.task)
-        metrics.update({f"{name}_{metric}": value for metric, value in scores.items()})
+        metrics.update({metric_key(name, metric): value for metric, value in scores.items()})
     metrics.update(compare(metrics, job.metric))
     metrics.update(paired_tests(s.y_test, predictions, job.metric, job.task,
                                 cfg.evaluation.bootstrap_resamples, cfg.seed))
 
-    tags = {"aesweep.jit_compile": str(autoencoder.jit_compile_).lower()}
+    tags = {JIT_TAG: str(autoencoder.jit_compile_).lower()}
     if autoencoder.resumed_from_epochs_:
-        tags["resumed_from_epochs"] = str(autoencoder.resumed_from_epochs_)
-    if "pca" in pipelines:
-        k = pipelines["pca"].named_steps["encode"].n_components
+        tags[RESUMED_TAG] = str(autoencoder.resumed_from_epochs_)
+    if PCA in pipelines:
+        k = pipelines[PCA].named_steps[ENCODE_STEP].n_components
         if k < cfg.architecture.bottleneck:
-            tags["aesweep.pca_capped"] = f"{cfg.architecture.bottleneck}->{k}"
+            tags[PCA_CAPPED_TAG] = f"{cfg.architecture.bottleneck}->{k}"
     history = {key: autoencoder.history_[key] for key in ("loss", "val_loss")
                if key in autoencoder.history_}
     return JobResult(job.task, job.metric, history, metrics, tags, pipelines)
@@ -145,7 +161,8 @@ def fit_and_score(pipeline: Pipeline, X_train: np.ndarray, y_train: np.ndarray,
 def headline(result: JobResult) -> str:
     """One line of the job's main figures."""
     m, key = result.metrics, result.main_metric
-    controls = "  ".join(f"{name}={m[f'{name}_{key}']:.4f}" for name in ("raw", "pca", "random")
-                         if f"{name}_{key}" in m)
-    return (f"recon_mse_test={m['recon_mse_test']:.4f}  {key}: encoded={m[f'encoded_{key}']:.4f}"
-            f"  {controls}  train={m['train_seconds']:.1f}s")
+    controls = "  ".join(f"{name}={m[metric_key(name, key)]:.4f}" for name in CONTROLS
+                         if metric_key(name, key) in m)
+    return (f"{RECON_MSE_TEST}={m[RECON_MSE_TEST]:.4f}  {key}: "
+            f"encoded={m[metric_key(ENCODED, key)]:.4f}  {controls}  "
+            f"train={m[TRAIN_SECONDS]:.1f}s")

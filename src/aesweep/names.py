@@ -29,7 +29,8 @@ HOST_TAG, PID_TAG, PID_STARTED_TAG = "aesweep.host", "aesweep.pid", "aesweep.pid
 # --- params --------------------------------------------------------------------------------
 BOTTLENECK_PARAM = "architecture.bottleneck"
 EPOCHS_PARAM = "trainer.epochs"
-SEED_PARAMS = frozenset({"seed", "split.random_state"})  # vary within a report cell
+SEED_PARAM, DATASET_PARAM = "seed", "dataset.name"
+SEED_PARAMS = frozenset({SEED_PARAM, "split.random_state"})  # vary within a report cell
 SWEEP_OVERRIDES_PARAM = "sweep.overrides"  # on a parent: the command line's overrides
 SWEEP_GRID_PREFIX = "sweep.grid."  # on a parent: the values of each swept key
 ENV_MASK = "<from environment>"  # logged instead of any value read from the environment

@@ -6,36 +6,61 @@ Every step is fit on training rows only, by construction of ``Pipeline.fit``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from enum import Enum
+from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from sklearn.base import BaseEstimator, clone
 from sklearn.decomposition import PCA
 from sklearn.pipeline import Pipeline
 
 from aesweep.data import make_scaler
+from aesweep.errors import ConfigError
 from aesweep.features import AutoencoderFeatures
+from aesweep.names import ENCODE_STEP, ENCODED, MODEL_STEP, RANDOM, RAW, SCALE_STEP
+from aesweep.names import PCA as PCA_SET
+
+# The config key that sets each of AutoencoderFeatures' parameters.
+AUTOENCODER_KEYS = {
+    "bottleneck": "architecture.bottleneck",
+    "hidden_units": "architecture.hidden_units",
+    "activation": "architecture.activation",
+    "batch_norm": "architecture.batch_norm",
+    "dropout": "architecture.dropout",
+    "optimizer": "optimizer.name",
+    "learning_rate": "optimizer.learning_rate",
+    "epochs": "trainer.epochs",
+    "batch_size": "trainer.batch_size",
+    "random_state": "seed",
+    "jit_compile": "trainer.jit_compile",
+}
 
 
-def autoencoder_from_config(cfg: DictConfig, checkpoint_dir: str | None = None,
-                            checkpoint_epochs: Sequence[int] = ()) -> AutoencoderFeatures:
-    """The ``architecture``, ``optimizer`` and ``trainer`` groups as one transformer."""
-    arch, opt, trainer = cfg.architecture, cfg.optimizer, cfg.trainer
-    return AutoencoderFeatures(
-        bottleneck=arch.bottleneck,
-        hidden_units=None if arch.hidden_units is None else list(arch.hidden_units),
-        activation=arch.activation.value,
-        batch_norm=arch.batch_norm,
-        dropout=arch.dropout,
-        optimizer=opt.name.value,
-        learning_rate=opt.learning_rate,
-        epochs=trainer.epochs,
-        batch_size=trainer.batch_size,
-        random_state=cfg.seed,
-        jit_compile=trainer.jit_compile,
-        checkpoint_dir=checkpoint_dir if cfg.trainer.reuse_checkpoints else None,
-        checkpoint_epochs=tuple(checkpoint_epochs),
-    )
+def autoencoder_from_config(cfg: DictConfig) -> AutoencoderFeatures:
+    """The ``architecture``, ``optimizer`` and ``trainer`` groups as one transformer.
+
+    With ``trainer.reuse_checkpoints`` it checkpoints under ``paths.checkpoints``, at its
+    own epoch count and at the sweep's other ones (``sweep.epochs``)."""
+    params = {param: _plain(OmegaConf.select(cfg, key)) for param, key in AUTOENCODER_KEYS.items()}
+    if cfg.trainer.reuse_checkpoints:
+        params |= {"checkpoint_dir": cfg.paths.checkpoints,
+                   "checkpoint_epochs": tuple(cfg.sweep.epochs)}
+    return AutoencoderFeatures(**params)
+
+
+def _plain(value: Any) -> Any:
+    if OmegaConf.is_config(value):
+        return OmegaConf.to_container(value, enum_to_str=True)
+    return value.value if isinstance(value, Enum) else value
+
+
+def check_autoencoder(cfg: DictConfig) -> None:
+    """The autoencoder's parameters, checked by the estimator's own ranges; the error
+    names the config key that set the bad value."""
+    invalid = autoencoder_from_config(cfg).find_invalid_param()
+    if invalid is not None:
+        param, problem = invalid
+        raise ConfigError(AUTOENCODER_KEYS.get(param, param), problem)
 
 
 def pca_components(bottleneck: int, n_train: int, n_features: int) -> int:
@@ -43,25 +68,23 @@ def pca_components(bottleneck: int, n_train: int, n_features: int) -> int:
     return min(bottleneck, n_train, n_features)
 
 
-def build_pipelines(cfg: DictConfig, estimator: BaseEstimator, n_train: int, n_features: int,
-                    checkpoint_dir: str | None = None,
-                    checkpoint_epochs: Sequence[int] = ()) -> dict[str, Pipeline]:
+def build_pipelines(cfg: DictConfig, estimator: BaseEstimator, n_train: int,
+                    n_features: int) -> dict[str, Pipeline]:
     """Unfitted pipelines by feature set: ``raw``, ``encoded`` and the configured controls."""
     scaler = cfg.preprocessing.scaler.value
 
     def pipeline(*steps: tuple[str, object]) -> Pipeline:
-        return Pipeline([("scale", make_scaler(scaler)), *steps, ("model", clone(estimator))])
+        return Pipeline([(SCALE_STEP, make_scaler(scaler)), *steps,
+                         (MODEL_STEP, clone(estimator))])
 
-    pipelines = {
-        "raw": pipeline(),
-        "encoded": pipeline(("encode", autoencoder_from_config(cfg, checkpoint_dir,
-                                                               checkpoint_epochs))),
-    }
+    autoencoder = autoencoder_from_config(cfg)
+    pipelines = {RAW: pipeline(), ENCODED: pipeline((ENCODE_STEP, autoencoder))}
     controls = {control.value for control in cfg.evaluation.controls}
-    if "pca" in controls:
+    if PCA_SET in controls:
         k = pca_components(cfg.architecture.bottleneck, n_train, n_features)
-        pipelines["pca"] = pipeline(("encode", PCA(n_components=k, random_state=cfg.seed)))
-    if "random" in controls:
-        untrained = autoencoder_from_config(cfg).set_params(epochs=0)
-        pipelines["random"] = pipeline(("encode", untrained))
+        pipelines[PCA_SET] = pipeline((ENCODE_STEP, PCA(n_components=k, random_state=cfg.seed)))
+    if RANDOM in controls:
+        untrained = clone(autoencoder).set_params(epochs=0, checkpoint_dir=None,
+                                                  checkpoint_epochs=())
+        pipelines[RANDOM] = pipeline((ENCODE_STEP, untrained))
     return pipelines

@@ -20,11 +20,12 @@ class Interval:
 
     def __str__(self) -> str:
         left, right = self.closed in ("both", "left"), self.closed in ("both", "right")
+        low, high = _number(self.low), _number(self.high)
         if self.high is None:
-            return f"{'>=' if left else '>'} {self.low:g}"
+            return f"{'>=' if left else '>'} {low}"
         if self.low is None:
-            return f"{'<=' if right else '<'} {self.high:g}"
-        return f"in {'[' if left else '('}{self.low:g}, {self.high:g}{']' if right else ')'}"
+            return f"{'<=' if right else '<'} {high}"
+        return f"in {'[' if left else '('}{low}, {high}{']' if right else ')'}"
 
     def problem(self, value: object) -> str | None:
         """None when ``value`` is allowed, else what is wrong, e.g. ``must be >= 1, got 0``."""
@@ -39,3 +40,7 @@ class Interval:
         if too_low or too_high or math.isnan(value):
             return f"must be {self}, got {value}"
         return None
+
+
+def _number(value: float | None) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)

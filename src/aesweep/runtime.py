@@ -45,6 +45,24 @@ def import_tensorflow() -> ModuleType:
     return tensorflow
 
 
+def limit_threads(n_jobs: int | None) -> None:
+    """Give each of ``n_jobs`` parallel workers its share of the cores (all of them for -1),
+    so that n workers on n cores do not oversubscribe. A no-op for one worker."""
+    if not n_jobs or n_jobs == 1:
+        return
+    cores = os.cpu_count() or 1
+    threads = max(1, cores // (cores if n_jobs < 0 else n_jobs))
+    from threadpoolctl import threadpool_limits
+
+    tf = import_tensorflow()
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:
+        pass  # TensorFlow already started in this worker: its first job set the limits
+    threadpool_limits(threads)
+
+
 def has_gpu() -> bool:
     return bool(import_tensorflow().config.list_physical_devices("GPU"))
 

@@ -14,7 +14,7 @@ import numpy as np
 from scipy import stats
 from sklearn import metrics
 
-from aesweep.downstream import LOWER_IS_BETTER
+from aesweep.names import LOWER_IS_BETTER, PAIRED_METRICS
 
 Metric = Callable[[np.ndarray, np.ndarray], float]
 # Per-resample statistics along the last axis: (..., n_samples) -> (...).
@@ -72,7 +72,6 @@ _REGRESSION: dict[str, Vectorised] = {
 }
 _BY_FUNCTION = {metrics.accuracy_score: "accuracy", metrics.mean_absolute_error: "mae",
                 metrics.root_mean_squared_error: "rmse", metrics.r2_score: "r2"}
-PAIRED_METRICS = ("accuracy", "precision", "recall", "f1", "mae", "rmse", "r2")
 # Resampled values per vectorised bootstrap call.
 _BOOTSTRAP_CELLS = 500_000
 

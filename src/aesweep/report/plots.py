@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from aesweep.report import BOTTLENECK, Report
-from aesweep.report_text import decimals, plus_minus
+from aesweep.names import BOTTLENECK_PARAM, ENCODED, PCA, RANDOM, RAW, RECON_MSE_TEST, SEED_PARAM
+from aesweep.report.model import Report
+from aesweep.report.text import decimals, plus_minus
 from aesweep.stats import t_interval
 
 
@@ -22,7 +23,7 @@ def _parts(frame: pd.DataFrame, by: list[str]) -> list[tuple[str, pd.DataFrame]]
 def _over_seeds(runs: pd.DataFrame, column: str, by: list[str]) -> pd.DataFrame:
     """Mean and t half-width (``ci``) of ``column`` over seeds, by ``by``. Controls do not
     depend on epochs: a seed's runs are averaged first, so each seed counts once."""
-    per_seed = runs.groupby([*by, "seed"])[column].mean().dropna().reset_index()
+    per_seed = runs.groupby([*by, SEED_PARAM])[column].mean().dropna().reset_index()
     rows = [(*np.atleast_1d(key)[:len(by)], *t_interval(part[column]))
             for key, part in per_seed.groupby(by or (lambda _: 0))]
     return pd.DataFrame(rows, columns=[*by, "mean", "ci"])
@@ -63,19 +64,19 @@ def metric_figure(report: Report) -> Figure:
     dashed PCA and untrained-encoder lines, and a band (mean ± CI) for raw features."""
     fig = Figure(figsize=(9.5, 5), layout="constrained")
     ax = fig.add_subplot()
-    _encoder_lines(ax, report, "encoded", "autoencoder, ")
-    runs = report.runs.assign(bottleneck=pd.to_numeric(report.runs[BOTTLENECK]))
-    d = decimals(report.cells.encoded)
+    _encoder_lines(ax, report, ENCODED, "autoencoder, ")
+    runs = report.runs.assign(bottleneck=pd.to_numeric(report.runs[BOTTLENECK_PARAM]))
+    d = decimals(report.cells[ENCODED])
     for g, (label, part) in enumerate(_parts(runs, report.extra)):
         suffix = f", {label}" if label else ""
         for control, name, style, color, shift in (
-                ("pca", "PCA, k = bottleneck", "s--", "black", 0.02),
-                ("random", "untrained encoder", "^:", "tab:brown", -0.02)):
+                (PCA, "PCA, k = bottleneck", "s--", "black", 0.02),
+                (RANDOM, "untrained encoder", "^:", "tab:brown", -0.02)):
             line = _over_seeds(part, control, ["bottleneck"])
             if len(line):
                 _errorbar(ax, line.bottleneck, line["mean"], line.ci, shift, fmt=style,
                           color=f"C{g}" if report.extra else color, label=name + suffix)
-        raw = _over_seeds(part, "raw", []).iloc[0]
+        raw = _over_seeds(part, RAW, []).iloc[0]
         hw = raw.ci if np.isfinite(raw.ci) else 0.0
         color = f"C{g}" if report.extra else "0.4"
         ax.axhline(raw["mean"], color=color, linewidth=1)
@@ -91,10 +92,8 @@ def recon_figure(report: Report) -> Figure:
     """Test reconstruction MSE vs bottleneck, one line per epochs value (mean ± 95% CI)."""
     fig = Figure(figsize=(9.5, 5), layout="constrained")
     ax = fig.add_subplot()
-    _encoder_lines(ax, report, "recon_mse_test", "")
+    _encoder_lines(ax, report, RECON_MSE_TEST, "")
     _finish(ax, report, "test reconstruction MSE (scaled features)",
             f"{report.dataset}: autoencoder reconstruction error vs bottleneck "
             "(mean ± 95% CI over seeds)")
     return fig
-
-

@@ -1,8 +1,8 @@
 """Resuming a sweep: skip what already FINISHED, and fail runs whose process died.
 
 A run is matched to a job by its ``config_hash`` tag. A RUNNING run is stale when the
-process that owns it (tags ``aesweep.host``, ``aesweep.pid``, ``aesweep.pid_started``) is
-gone from this host.
+process that owns it (its host, pid and the pid's start time, as tags) is gone from
+this host.
 """
 
 from __future__ import annotations
@@ -15,27 +15,35 @@ import psutil
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-HASH_TAG = "config_hash"
+from aesweep.names import (
+    HASH_TAG,
+    HOST_TAG,
+    PID_STARTED_TAG,
+    PID_TAG,
+    ROLE_TAG,
+    STALE_TAG,
+    SWEEP_ROLE,
+)
 
 
 def owner_tags() -> dict[str, str]:
     """Tags that identify this process, so a later sweep can tell if it died."""
     process = psutil.Process()
-    return {"aesweep.host": socket.gethostname(), "aesweep.pid": str(process.pid),
-            "aesweep.pid_started": repr(process.create_time())}
+    return {HOST_TAG: socket.gethostname(), PID_TAG: str(process.pid),
+            PID_STARTED_TAG: repr(process.create_time())}
 
 
 def is_alive(run: Run) -> bool | None:
     """Whether the process that owns a RUNNING run still exists; None when unknowable
     (no owner tags, or another host)."""
     tags = run.data.tags
-    if "aesweep.pid" not in tags or tags.get("aesweep.host") != socket.gethostname():
+    if PID_TAG not in tags or tags.get(HOST_TAG) != socket.gethostname():
         return None
-    pid = int(tags["aesweep.pid"])
+    pid = int(tags[PID_TAG])
     if pid == os.getpid():
         return True
     try:
-        return repr(psutil.Process(pid).create_time()) == tags.get("aesweep.pid_started")
+        return repr(psutil.Process(pid).create_time()) == tags.get(PID_STARTED_TAG)
     except psutil.NoSuchProcess:
         return False
 
@@ -45,15 +53,15 @@ def mark_stale(client: MlflowClient, run: Run) -> bool:
     if is_alive(run) is not False:
         return False
     tags = run.data.tags
-    client.set_tag(run.info.run_id, "aesweep.stale",
-                   f"process {tags['aesweep.pid']} on {tags['aesweep.host']} died while RUNNING")
+    client.set_tag(run.info.run_id, STALE_TAG,
+                   f"process {tags[PID_TAG]} on {tags[HOST_TAG]} died while RUNNING")
     client.set_terminated(run.info.run_id, "FAILED")
     return True
 
 
 def fail_stale_sweeps(client: MlflowClient, experiment_id: str) -> list[str]:
     """Mark FAILED every sweep parent left RUNNING by a driver that died."""
-    runs = client.search_runs([experiment_id], "tags.`aesweep.role` = 'sweep' and "
+    runs = client.search_runs([experiment_id], f"tags.`{ROLE_TAG}` = '{SWEEP_ROLE}' and "
                               "attributes.status = 'RUNNING'", max_results=1000)
     return [run.info.run_id for run in runs if mark_stale(client, run)]
 
@@ -67,7 +75,7 @@ class Previous:
 
 def find_previous(client: MlflowClient, experiment_id: str, config_hash: str) -> Previous:
     """Look up earlier runs of one config, marking dead RUNNING ones FAILED."""
-    runs = client.search_runs([experiment_id], f"tags.{HASH_TAG} = '{config_hash}'",
+    runs = client.search_runs([experiment_id], f"tags.`{HASH_TAG}` = '{config_hash}'",
                               max_results=1000, order_by=["attributes.start_time DESC"])
     finished = next((r.info.run_id for r in runs if r.info.status == "FINISHED"), None)
     running_elsewhere, stale = None, []
@@ -76,6 +84,6 @@ def find_previous(client: MlflowClient, experiment_id: str, config_hash: str) ->
             continue
         if mark_stale(client, run):
             stale.append(run.info.run_id)
-        elif is_alive(run) and run.data.tags.get("aesweep.pid") != str(os.getpid()):
+        elif is_alive(run) and run.data.tags[PID_TAG] != str(os.getpid()):
             running_elsewhere = run.info.run_id
     return Previous(finished, running_elsewhere, stale)

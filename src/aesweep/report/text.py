@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from aesweep.report import CONTROLS, MINUS, Report
+from aesweep.names import ENCODED, PAIRED_CONTROLS, PCA, RANDOM, RAW, RECON_MSE_TEST, delta_key
+from aesweep.report.model import CONTROL_NAMES, FILES, MINUS, Report
 
 
 def decimals(values: pd.Series) -> int:
@@ -25,9 +26,13 @@ def plus_minus(mean: float, hw: float, d: int, signed: bool = False) -> str:
     return _num(mean, d, signed) + (f" ± {_num(hw, d)}" if np.isfinite(hw) else "")
 
 
+def _better(report: Report) -> str:
+    return "lower" if report.sign < 0 else "higher"
+
+
 def _delta(cell: pd.Series, control: str, d: int) -> str:
     """Δ ± t half-width over seeds; for one seed, [the job's paired bootstrap CI]."""
-    q = f"delta_vs_{control}"
+    q = delta_key(control)
     if cell.seeds > 1 or not np.isfinite(cell[f"{q}_low"]):
         return plus_minus(cell[q], cell[f"{q}_ci"], d, signed=True)
     low, high = (_num(cell[f"{q}_{end}"], d, signed=True) for end in ("low", "high"))
@@ -36,12 +41,12 @@ def _delta(cell: pd.Series, control: str, d: int) -> str:
 
 def verdict(report: Report) -> str:
     """One plain sentence naming the best cell and how it fares against each control."""
-    cells, d = report.cells, decimals(report.cells.encoded)
-    best = cells.loc[(report.sign * cells.encoded).idxmax()]
-    names = {"raw": "raw", "pca": f"PCA-{best.pca_k}", "random": "an untrained encoder"}
+    cells, d = report.cells, decimals(report.cells[ENCODED])
+    best = cells.loc[(report.sign * cells[ENCODED]).idxmax()]
+    called = {RAW: "raw", PCA: f"PCA-{best.pca_k}", RANDOM: "an untrained encoder"}
     beats, fails = [], []
-    for control, name in names.items():
-        q = f"delta_vs_{control}"
+    for control, name in called.items():
+        q = delta_key(control)
         delta, low, high = best[q], best[f"{q}_low"], best[f"{q}_high"]
         if not np.isfinite(delta):
             continue
@@ -54,31 +59,31 @@ def verdict(report: Report) -> str:
             fails.append(f"{name} ({_delta(best, control, d)}{', ' + noise if noise else ''})")
     where = ", ".join([f"bottleneck {best.bottleneck}", f"{best.epochs} epochs",
                        *(f"{p}={best[p]}" for p in report.extra)])
-    text = f"best: {where}, encoded {plus_minus(best.encoded, best.encoded_ci, d)}"
+    text = f"best: {where}, encoded {plus_minus(best[ENCODED], best[f'{ENCODED}_ci'], d)}"
     if beats:
         text += "; " + ", ".join(beats)
     if fails:
         text += f"{',' if beats else ''} but it does not beat {' or '.join(fails)}"
     n = int(best.seeds)
     return f"{text} ({n} seed{'s' if n > 1 else ''}; {report.metric}, " \
-           f"{'lower' if report.sign < 0 else 'higher'} is better)"
+           f"{_better(report)} is better)"
 
 
 def _table(report: Report) -> pd.DataFrame:
     """The cells as display strings."""
-    cells, d = report.cells, decimals(report.cells.encoded)
-    dr = decimals(cells.recon_mse_test)
+    cells, d = report.cells, decimals(report.cells[ENCODED])
+    dr = decimals(cells[RECON_MSE_TEST])
     table = cells[["bottleneck", "epochs", *report.extra, "seeds"]].astype(str)
-    table["recon_mse_test"] = [plus_minus(m, h, dr) for m, h in zip(cells.recon_mse_test,
-                                                              cells.recon_mse_test_ci, strict=True)]
-    for q, title in (("encoded", "encoded"), *CONTROLS.items()):
+    table[RECON_MSE_TEST] = [plus_minus(m, h, dr) for m, h in zip(
+        cells[RECON_MSE_TEST], cells[f"{RECON_MSE_TEST}_ci"], strict=True)]
+    for q, title in ((ENCODED, ENCODED), *CONTROL_NAMES.items()):
         if cells[q].notna().any():
             table[title] = [plus_minus(m, h, d)
                             for m, h in zip(cells[q], cells[f"{q}_ci"], strict=True)]
-    for control in ("raw", "pca"):
+    for control in PAIRED_CONTROLS:
         if cells[control].notna().any():
-            table[f"Δ vs {CONTROLS[control]}"] = [_delta(c, control, d)
-                                                   for _, c in cells.iterrows()]
+            table[f"Δ vs {CONTROL_NAMES[control]}"] = [_delta(c, control, d)
+                                                        for _, c in cells.iterrows()]
     table["p vs raw"] = [f"{_num(p, 3)} ({t})" if np.isfinite(p) else "n/a"
                          for p, t in zip(cells.p_value, cells.p_test, strict=True)]
     return table
@@ -89,7 +94,7 @@ def _header(report: Report) -> list[str]:
     return [f"sweep {report.sweep_id} ({report.experiment}, {report.dataset}): "
             f"{len(report.runs)} finished runs in {len(report.cells)} cells"
             + (f"; ignored: {counts}" if counts else ""),
-            f"{report.metric} on the test rows ({'lower' if report.sign < 0 else 'higher'} "
+            f"{report.metric} on the test rows ({_better(report)} "
             "is better): mean ± half-width of the 95% t-interval over seeds"]
 
 
@@ -107,6 +112,7 @@ def format_table(report: Report) -> str:
 
 
 def format_markdown(report: Report) -> str:
+    """report.md: the header, the verdict, the table, its footnotes and the two figures."""
     table = _table(report)
     lines = ["| " + " | ".join(table.columns) + " |", "|" + "---:|" * len(table.columns)]
     lines += ["| " + " | ".join(row) + " |" for row in table.itertuples(index=False)]
@@ -115,7 +121,5 @@ def format_markdown(report: Report) -> str:
         *(f"- {line}" for line in _header(report)),
         f"- overrides: `{report.overrides}`" if report.overrides else "", "",
         f"**Verdict:** {report.verdict}", "", *lines, "", *(f"- {n}" for n in FOOTNOTES), "",
-        "![metric vs bottleneck](metric_vs_bottleneck.png)", "",
-        "![reconstruction MSE vs bottleneck](recon_mse_vs_bottleneck.png)", ""])
-
-
+        f"![metric vs bottleneck]({FILES[2]})", "",
+        f"![reconstruction MSE vs bottleneck]({FILES[3]})", ""])

@@ -2,21 +2,17 @@
 
 Hydra merges each YAML option onto the dataclass registered here, so a wrong type
 (``trainer.epochs=abc``) or an unknown key fails at composition, naming the key.
-Ranges and cross-field rules live in :func:`validate_config`, run before any training.
+Ranges and cross-field rules live in :mod:`aesweep.config.validation`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import II, MISSING, DictConfig, OmegaConf
-
-from aesweep.errors import ConfigError
+from omegaconf import II, MISSING
 
 
 class Task(StrEnum):
@@ -157,8 +153,6 @@ class TrainerConfig:
     batch_size: int = 64
     # Resume from the checkpoint of the same config at the most epochs <= trainer.epochs.
     reuse_checkpoints: bool = True
-    # null: checkpoints/ beside a local SQLite store, else outputs/checkpoints.
-    checkpoint_dir: str | None = None
     # Compile training with XLA. null: when the training is long enough to win back the
     # compile time (always on a GPU). Changes results by floating-point round-off only.
     jit_compile: bool | None = None
@@ -183,6 +177,16 @@ class EvaluationConfig:
 
 
 @dataclass
+class PathsConfig:
+    """Every path aesweep writes. A relative root is taken from the directory aesweep
+    starts in (Hydra's ``runtime.cwd``), whatever ``hydra.job.chdir`` says."""
+
+    root: str = "outputs"
+    checkpoints: str = "${paths.root}/checkpoints"  # training checkpoints, by config
+    cache: str = "${paths.root}/cache"  # fitted controls, by a hash of their inputs
+
+
+@dataclass
 class TrackingConfig:
     uri: str = MISSING
     experiment: str = "aesweep"
@@ -197,6 +201,11 @@ class TrackingConfig:
 class SweepConfig:
     # Skip a multirun job whose config already has a FINISHED run in the experiment.
     skip_finished: bool = True
+    # Set by the driver for every job of a multirun, so no job reads them back from MLflow:
+    # the sweep's epoch counts (the longest job checkpoints at each on its way) and the
+    # keys it varies (its children are named by them).
+    epochs: list[int] = field(default_factory=list)
+    swept_keys: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -212,114 +221,25 @@ class AesweepConfig:
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     tracking: TrackingConfig = MISSING
     sweep: SweepConfig = field(default_factory=SweepConfig)
+    paths: PathsConfig = MISSING
 
 
 def register_configs() -> None:
     """Register the schemas that ``conf/`` YAML files extend via their defaults lists."""
     cs = ConfigStore.instance()
     cs.store(name="aesweep_schema", node=AesweepConfig)
-    # Under schema/ so that they are not listed as options of the groups themselves.
+    # At the root, not in groups, so that --help lists only the groups users choose from.
     schemas: dict[str, type] = {
-        "dataset/synthetic_classification": SyntheticClassificationConfig,
-        "dataset/synthetic_regression": SyntheticRegressionConfig,
-        "dataset/bundled": BundledDatasetConfig,
-        "dataset/csv": CsvDatasetConfig,
-        "architecture/dense": DenseArchitectureConfig,
-        "optimizer/optimizer": OptimizerConfig,
-        "trainer/trainer": TrainerConfig,
-        "downstream/downstream": DownstreamConfig,
-        "tracking/tracking": TrackingConfig,
+        "dataset_synthetic_classification": SyntheticClassificationConfig,
+        "dataset_synthetic_regression": SyntheticRegressionConfig,
+        "dataset_bundled": BundledDatasetConfig,
+        "dataset_csv": CsvDatasetConfig,
+        "architecture_dense": DenseArchitectureConfig,
+        "optimizer": OptimizerConfig,
+        "trainer": TrainerConfig,
+        "downstream": DownstreamConfig,
+        "tracking": TrackingConfig,
+        "paths": PathsConfig,
     }
-    for path, node in schemas.items():
-        group, name = path.split("/")
-        cs.store(group=f"schema/{group}", name=name, node=node)
-
-
-# Settings that change where or whether a job runs, not what it computes.
-NOT_HASHED = ("tracking", "sweep", "trainer.reuse_checkpoints", "trainer.checkpoint_dir",
-              "trainer.jit_compile", "evaluation.cache_controls")
-
-
-def config_hash(cfg: DictConfig) -> str:
-    """A stable hash of what a job computes: the resolved config without ``NOT_HASHED``."""
-    container = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
-    assert isinstance(container, dict)
-    container.pop("hydra", None)
-    for key in NOT_HASHED:
-        *parents, leaf = key.split(".")
-        node = container
-        for part in parents:
-            node = node.get(part, {})
-        node.pop(leaf, None)
-    payload = container
-    digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode())
-    return digest.hexdigest()[:16]
-
-
-# --- ranges and cross-field rules --------------------------------------------------------
-
-
-def _at_least(cfg: DictConfig, key: str, low: float) -> None:
-    value = OmegaConf.select(cfg, key)
-    if value < low:
-        raise ConfigError(key, f"must be >= {low:g}, got {value}")
-
-
-def validate_config(cfg: DictConfig) -> None:
-    """Check ranges and cross-field rules the types cannot express.
-
-    Raises:
-        ConfigError: naming the first offending key and what is allowed.
-    """
-    missing = sorted(OmegaConf.missing_keys(cfg))
-    if missing:
-        raise ConfigError(missing[0], f"is required; set it on the command line, e.g. "
-                                      f"{missing[0]}=VALUE")
-    for key in ("architecture.bottleneck", "trainer.epochs", "trainer.batch_size"):
-        _at_least(cfg, key, 1)
-    if cfg.optimizer.learning_rate <= 0:
-        raise ConfigError("optimizer.learning_rate",
-                          f"must be > 0, got {cfg.optimizer.learning_rate}")
-    if not 0 <= cfg.architecture.dropout < 1:
-        raise ConfigError("architecture.dropout",
-                          f"must be in [0, 1), got {cfg.architecture.dropout}")
-    hidden = cfg.architecture.hidden_units
-    if hidden is not None and any(width < 1 for width in hidden):
-        raise ConfigError("architecture.hidden_units", f"widths must be >= 1, got {list(hidden)}")
-
-    test_size, val_size = cfg.split.test_size, cfg.split.val_size
-    if not 0 < test_size < 1:
-        raise ConfigError("split.test_size", f"must be in (0, 1), got {test_size}")
-    if val_size < 0:
-        raise ConfigError("split.val_size", f"must be >= 0, got {val_size}")
-    if test_size + val_size >= 1:
-        raise ConfigError("split.val_size",
-                          f"split.test_size + split.val_size must be < 1, got "
-                          f"{test_size} + {val_size} = {test_size + val_size:g}")
-    if cfg.evaluation.bootstrap_resamples < 0:
-        raise ConfigError("evaluation.bootstrap_resamples",
-                          f"must be >= 0, got {cfg.evaluation.bootstrap_resamples}")
-    _validate_dataset(cfg.dataset)
-
-
-def _validate_dataset(ds: DictConfig) -> None:
-    """Cross-field rules; scikit-learn's generators check each argument's own range."""
-    name = ds.name
-    if name == "synthetic_classification":
-        if ds.n_classes < 2:
-            raise ConfigError("dataset.n_classes", f"must be >= 2, got {ds.n_classes}")
-        used = ds.n_informative + ds.n_redundant + ds.n_repeated
-        if used > ds.n_features:
-            raise ConfigError(
-                "dataset.n_features",
-                f"n_informative + n_redundant + n_repeated must be <= n_features, got "
-                f"{ds.n_informative} + {ds.n_redundant} + {ds.n_repeated} = {used} > "
-                f"{ds.n_features}")
-        if ds.n_classes * ds.n_clusters_per_class > 2**ds.n_informative:
-            raise ConfigError(
-                "dataset.n_informative",
-                f"n_classes * n_clusters_per_class must be <= 2**n_informative, got "
-                f"{ds.n_classes} * {ds.n_clusters_per_class} > 2**{ds.n_informative}")
-    if name == "synthetic_regression" and ds.n_targets != 1:
-        raise ConfigError("dataset.n_targets",
-                          f"only single-target regression is supported, got {ds.n_targets}")
+    for name, node in schemas.items():
+        cs.store(name=f"schema_{name}", node=node)

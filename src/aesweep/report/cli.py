@@ -1,0 +1,103 @@
+"""The report's files, its MLflow artifacts and the ``aesweep-report`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from aesweep.config import compose_config
+from aesweep.errors import AesweepError, fail
+from aesweep.names import MAIN_METRIC_TAG
+from aesweep.report.build import build_report
+from aesweep.report.model import FILES, Report, ReportError
+from aesweep.report.plots import metric_figure, recon_figure
+from aesweep.report.text import format_markdown, format_table
+
+PROG = "aesweep-report"
+
+
+def write_report(report: Report, out_dir: str | Path) -> list[Path]:
+    """Write report.md, report.csv and the two PNGs to ``out_dir``; return their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / name for name in FILES]
+    paths[0].write_text(format_markdown(report), encoding="utf-8")
+    report.cells.to_csv(paths[1], index=False)
+    metric_figure(report).savefig(paths[2], dpi=120)
+    recon_figure(report).savefig(paths[3], dpi=120)
+    return paths
+
+
+def log_report(report: Report, parent_run_id: str, files: Sequence[Path]) -> None:
+    """Log the report's files as artifacts of the sweep's parent run, under ``report/``."""
+    client = report.client or MlflowClient()
+    for path in files:
+        client.log_artifact(parent_run_id, str(path), "report")
+
+
+def app_defaults() -> tuple[str, Path]:
+    """The tracking URI and ``paths.root`` that ``aesweep`` started here would use."""
+    from aesweep.paths import pin_root
+
+    cfg = compose_config()
+    pin_root(cfg, Path.cwd())
+    return str(cfg.tracking.uri), Path(cfg.paths.root)
+
+
+def _run(uri: str, experiment: str, sweep: str, metric: str | None,
+         out: str | Path | None) -> str:
+    report = build_report(uri, experiment, sweep, metric)
+    out_dir = Path(out) if out else app_defaults()[1] / "reports" / report.sweep_id
+    files = write_report(report, out_dir)
+    log_report(report, report.sweep_id, files)
+    return (f"{format_table(report)}\n\n{report.verdict}\n\n"
+            f"report: {out_dir}/ (logged to run {report.sweep_id} under report/)")
+
+
+def sweep_report(tracking_uri: str, experiment: str, parent_run_id: str,
+                 out_dir: str | Path | None = None) -> str:
+    """Build, write (to ``out_dir``, default ``<paths.root>/reports/<id>``) and log a sweep's
+    report; return the text to print. Raises :class:`ReportError` when the report cannot
+    be built (no such sweep, no FINISHED runs, ...) and :class:`MlflowException` when the
+    store fails, so that the caller can fail the sweep."""
+    return _run(tracking_uri, experiment, parent_run_id, None, out_dir)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``aesweep-report``: print the report and return 0; on an error, print one line
+    ``aesweep-report: error: ...`` and exit 2 (see :func:`aesweep.errors.fail`)."""
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Summarise a sweep by cell, against its controls, "
+                               "and log the report to the sweep's parent run.")
+    add = parser.add_argument
+    add("--experiment", default="aesweep", metavar="NAME", help="default: aesweep")
+    add("--sweep", default="latest", metavar="ID|latest",
+        help="the sweep's parent run id; default: the latest sweep")
+    add("--metric", metavar="M", help=f"default: the runs' main metric ({MAIN_METRIC_TAG})")
+    add("--tracking-uri", metavar="URI",
+        help="default: where aesweep logs from here: $MLFLOW_TRACKING_URI, else "
+             "sqlite:///<paths.root>/mlflow.db (paths.root: ./outputs)")
+    add("--out", metavar="DIR", help="default: <paths.root>/reports/<sweep id>")
+    args = parser.parse_args(argv)
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="replace")  # ± and Δ on any console
+    try:
+        text = _run(args.tracking_uri or app_defaults()[0], args.experiment, args.sweep,
+                    args.metric, args.out)
+    except AesweepError as error:
+        fail(error, prog=PROG)
+    except MlflowException as error:  # the store's own failure: one line, exit code 2
+        wrapped = ReportError(str(error))
+        wrapped.__cause__ = error  # kept for the traceback with HYDRA_FULL_ERROR=1
+        fail(wrapped, prog=PROG)
+    print(text, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""One job of the ``aesweep`` command, end to end: validate, resume or skip, run, log.
+
+:func:`run_task` takes what Hydra knows about the job as a :class:`JobContext`, so tests
+call it in-process, like any function. It opens the tracking store once per job and
+uses one client throughout.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from omegaconf import DictConfig
+
+from aesweep.config import config_hash
+from aesweep.errors import one_line
+from aesweep.job import PreparedJob, headline, prepare_job, run_job
+from aesweep.names import (
+    DATASET_TAG,
+    ENCODED,
+    HASH_TAG,
+    JOB_NUM_TAG,
+    MAIN_METRIC_TAG,
+    TASK_TAG,
+    metric_key,
+)
+from aesweep.paths import check_paths, pin_root
+
+if TYPE_CHECKING:  # tracking imports MLflow, which a bad input never needs to load
+    from aesweep.tracking.redaction import Redactor
+    from aesweep.tracking.store import Store
+
+log = logging.getLogger("aesweep")
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What the launcher knows about a job and the config does not."""
+
+    overrides: Sequence[str] = ()  # the job's own overrides, as typed or swept
+    job_num: int | None = None  # its number in a multirun; None for a single run
+    n_jobs: int | None = None  # parallel workers on this machine, for thread limits
+    launch_dir: str = field(default_factory=os.getcwd)  # where relative paths start
+
+    @property
+    def multirun(self) -> bool:
+        return self.job_num is not None
+
+
+def run_task(cfg: DictConfig, context: JobContext | None = None) -> float | None:
+    """Run one job and log it; return its encoded main metric.
+
+    A single run raises :class:`AesweepError` on bad input and re-raises any failure
+    (its run, if started, ends FAILED). In a multirun a failing job is logged as a FAILED
+    run and None is returned, so that the sweep goes on; the driver reports failures.
+    """
+    from aesweep.tracking.overrides import run_name
+    from aesweep.tracking.redaction import Redactor
+    from aesweep.tracking.resume import owner_tags
+    from aesweep.tracking.runs import parent_tags, record_failure
+    from aesweep.tracking.store import open_store
+
+    context = context or JobContext()
+    pin_root(cfg, context.launch_dir)
+    bad_input: Exception | None = None
+    try:  # every bad-input check happens before training and any MLflow run
+        job = prepare_job(cfg)
+        check_paths(cfg)
+    except Exception as error:
+        if not context.multirun:
+            raise
+        bad_input = error
+
+    store = open_store(cfg.tracking)
+    redactor = Redactor(cfg)
+    # A sweep's children are named by the keys it varies; anything else by its overrides.
+    name = run_name(context.overrides, redactor, list(cfg.sweep.swept_keys) or None)
+    tags = {HASH_TAG: config_hash(cfg), **owner_tags(), **parent_tags(cfg.tracking.parent_run_id)}
+    if context.multirun:
+        tags[JOB_NUM_TAG] = str(context.job_num)
+    if bad_input is not None:
+        record_failure(store, redactor, name, tags, bad_input)
+        log.error("job %s failed: %s", name, redactor.text(one_line(bad_input)))
+        return None
+    if context.multirun and cfg.sweep.skip_finished:
+        done = _already_done(store, name, tags[HASH_TAG])
+        if done:
+            from aesweep.tracking.runs import reuse_run
+
+            return reuse_run(store, cfg.tracking.parent_run_id, context.job_num or 0, done,
+                             job.metric)
+    tags |= {TASK_TAG: job.task, MAIN_METRIC_TAG: job.metric, DATASET_TAG: job.dataset.name}
+    return _run_and_log(job, context, store, redactor, name, tags)
+
+
+def _already_done(store: Store, name: str, config_hash: str) -> str | None:
+    """The id of a FINISHED (or live RUNNING) run of this config, marking dead ones FAILED."""
+    from aesweep.tracking.resume import find_previous
+
+    previous = find_previous(store.client, store.experiment_id, config_hash)
+    for run_id in previous.stale:
+        log.warning("run %s of %s was left RUNNING by a process that died; marked FAILED",
+                    run_id, name)
+    done = previous.finished or previous.running_elsewhere
+    if done:
+        state = "FINISHED" if previous.finished else "RUNNING in another live process"
+        log.info("skip %s: already %s as run %s (sweep.skip_finished=false re-runs it)",
+                 name, state, done)
+    return done
+
+
+def _run_and_log(job: PreparedJob, context: JobContext, store: Store, redactor: Redactor,
+                 name: str, tags: dict[str, str]) -> float | None:
+    from aesweep.runtime import keras, limit_threads
+    from aesweep.tracking.runs import error_text, job_run, log_job
+
+    limit_threads(context.n_jobs)
+    keras.backend.clear_session()  # a multirun runs every job in this process
+    try:
+        with job_run(store, redactor, name, tags) as run_id:
+            result = run_job(job)
+            log_job(store, redactor, run_id, job, result, context.overrides)
+    except Exception as error:
+        if not context.multirun:
+            raise
+        log.error("job %s failed: %s", name, redactor.text(error_text(error)))
+        return None
+    log.info("%s  run=%s", headline(result), run_id)
+    return result.metrics[metric_key(ENCODED, result.main_metric)]

@@ -1,0 +1,181 @@
+"""MLflow runs: one per job, one parent per sweep, and what each logs.
+
+Every text that reaches the store (run names, params, tags, text artifacts) passes
+through the job's :class:`~aesweep.tracking.redaction.Redactor`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from importlib import metadata
+
+from mlflow.entities import Metric, Param, RunTag
+from omegaconf import OmegaConf
+
+from aesweep.job import JobResult, PreparedJob
+from aesweep.names import (
+    ENCODED,
+    ERROR_TAG,
+    PARENT_TAG,
+    REUSED_TAG_PREFIX,
+    ROLE_TAG,
+    SWEEP_ID_TAG,
+    SWEEP_ROLE,
+    TRAIN_LOSS,
+    VAL_LOSS,
+    metric_key,
+)
+from aesweep.plots import loss_curve
+from aesweep.tracking.redaction import Redactor
+from aesweep.tracking.resume import owner_tags
+from aesweep.tracking.store import Store, fluent_api
+
+ERROR_CHARS = 4000  # MLflow tags hold at most 8000 characters
+
+
+def error_text(error: BaseException) -> str:
+    """``Type: message``, short enough for an MLflow tag."""
+    return f"{type(error).__name__}: {error}"[:ERROR_CHARS]
+
+
+def parent_tags(parent_run_id: str | None) -> dict[str, str]:
+    """What nests a job's run under its sweep's parent run in the MLflow UI."""
+    return {PARENT_TAG: parent_run_id, SWEEP_ID_TAG: parent_run_id} if parent_run_id else {}
+
+
+def create_run(store: Store, redactor: Redactor, name: str, tags: dict[str, str]) -> str:
+    run = store.client.create_run(store.experiment_id, run_name=redactor.text(name),
+                                  tags=redactor.texts(tags))
+    return run.info.run_id
+
+
+def end_run(store: Store, run_id: str, status: str, error: BaseException | str | None = None,
+            redactor: Redactor | None = None) -> None:
+    """End a run with ``status``; ``error`` becomes its ``error`` tag."""
+    if error is not None:
+        text = error if isinstance(error, str) else error_text(error)
+        store.client.set_tag(run_id, ERROR_TAG, (redactor or Redactor()).text(text))
+    store.client.set_terminated(run_id, status)
+
+
+@contextmanager
+def job_run(store: Store, redactor: Redactor, name: str, tags: dict[str, str]) -> Iterator[str]:
+    """A job's run; yields its id. It ends FINISHED, FAILED with an ``error`` tag if the
+    body raises, or KILLED on Ctrl-C or SIGTERM."""
+    run_id = create_run(store, redactor, name, tags)
+    try:
+        yield run_id
+    except KeyboardInterrupt:
+        end_run(store, run_id, "KILLED", "interrupted (Ctrl-C or SIGTERM)")
+        raise
+    except BaseException as error:
+        end_run(store, run_id, "FAILED", error, redactor)
+        raise
+    end_run(store, run_id, "FINISHED")
+
+
+def record_failure(store: Store, redactor: Redactor, name: str, tags: dict[str, str],
+                   error: BaseException) -> str:
+    """A FAILED run for a job that could not start (bad input in one job of a sweep)."""
+    run_id = create_run(store, redactor, name, tags)
+    end_run(store, run_id, "FAILED", error, redactor)
+    return run_id
+
+
+def start_sweep_run(store: Store, redactor: Redactor, name: str,
+                    params: dict[str, str]) -> str:
+    """Create a multirun's parent run; return its id."""
+    run_id = create_run(store, redactor, name, {ROLE_TAG: SWEEP_ROLE, **owner_tags()})
+    store.client.log_batch(run_id, params=[Param(k, v) for k, v in redactor.texts(params).items()],
+                           tags=[RunTag(SWEEP_ID_TAG, run_id)])
+    return run_id
+
+
+def reuse_run(store: Store, parent_run_id: str | None, job_num: int, run_id: str,
+              metric: str) -> float | None:
+    """Record on the sweep's parent that job ``job_num`` reuses ``run_id``; return that
+    run's encoded main metric."""
+    if parent_run_id:
+        store.client.set_tag(parent_run_id, f"{REUSED_TAG_PREFIX}{job_num}", run_id)
+    return store.client.get_run(run_id).data.metrics.get(metric_key(ENCODED, metric))
+
+
+def failed_children(store: Store, parent_run_id: str) -> list[tuple[str, str]]:
+    """(run name, error) of every child of a sweep that did not finish, whichever process
+    or machine ran it."""
+    runs = store.client.search_runs([store.experiment_id],
+                                    f"tags.`{PARENT_TAG}` = '{parent_run_id}'",
+                                    max_results=50_000)
+    return [(run.info.run_name, run.data.tags.get(ERROR_TAG) or run.info.status)
+            for run in runs if run.info.status != "FINISHED"]
+
+
+def log_job(store: Store, redactor: Redactor, run_id: str, job: PreparedJob, result: JobResult,
+            overrides: Sequence[str]) -> None:
+    """Log params, per-epoch and final metrics, artifacts, dataset and encoder."""
+    from aesweep.tracking.overrides import public
+
+    client, cfg = store.client, job.cfg
+    now = int(time.time() * 1000)
+    curves = {TRAIN_LOSS: result.history["loss"], VAL_LOSS: result.history.get("val_loss")}
+    metrics = [Metric(key, value, now, epoch)
+               for key, values in curves.items() if values
+               for epoch, value in enumerate(values, start=1)]
+    metrics += [Metric(key, value, now, 0) for key, value in result.metrics.items()]
+    client.log_batch(run_id, metrics=metrics,
+                     params=[Param(k, v) for k, v in redactor.params(cfg).items()],
+                     tags=[RunTag(k, v) for k, v in redactor.texts(result.tags).items()])
+    client.log_text(run_id, OmegaConf.to_yaml(redactor.config(cfg)), "config/config.yaml")
+    client.log_text(run_id, "\n".join(public(overrides, redactor)) + "\n",
+                    "config/overrides.txt")
+    name = client.get_run(run_id).info.run_name
+    client.log_figure(run_id, loss_curve(result.history, title=name), "plots/loss_curve.png")
+    with fluent_api(store.uri):
+        _log_dataset_and_encoder(run_id, job, result, redactor)
+
+
+def _log_dataset_and_encoder(run_id: str, job: PreparedJob, result: JobResult,
+                             redactor: Redactor) -> None:
+    """MLflow's dataset inputs and model logging are fluent: they log to the active run,
+    which is ``run_id`` by its explicit id (so ``MLFLOW_RUN_ID`` cannot redirect them)."""
+    import mlflow
+
+    s, name = job.splits, job.dataset.name
+    # A CSV has a real location; generated and bundled sets are described by the params.
+    source = redactor.text(job.dataset.source) if job.cfg.dataset.name == "csv" else None
+    with mlflow.start_run(run_id=run_id):
+        for context, (X, y) in {"training": (s.X_train, s.y_train),
+                                "validation": (s.X_val, s.y_val),
+                                "test": (s.X_test, s.y_test)}.items():
+            if X is not None:
+                dataset = mlflow.data.from_numpy(X, targets=y, name=name, source=source)
+                mlflow.log_input(dataset, context=context)
+        if job.cfg.tracking.log_model:
+            _log_encoder(job, result)
+
+
+def _installed(*names: str) -> list[str]:
+    found = []
+    for name in names:
+        try:
+            found.append(f"{name}=={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def _log_encoder(job: PreparedJob, result: JobResult) -> None:
+    import mlflow.keras
+    from mlflow.models import infer_signature
+
+    # The encoder takes scaled features: the rows after the pipeline's scaler.
+    scaled = result.pipelines[ENCODED][:1].transform(job.splits.X_test[:5])
+    signature = infer_signature(scaled, result.encoder.transform(scaled))
+    mlflow.keras.log_model(
+        result.encoder.encoder_, name="encoder", signature=signature,
+        # Explicit requirements: inferring them costs ~10 s per call.
+        pip_requirements=_installed("keras", "tensorflow", "tensorflow-cpu", "numpy"),
+        metadata={"input": f"features after preprocessing.scaler="
+                           f"{job.cfg.preprocessing.scaler.value} fit on training rows"})

@@ -1,0 +1,22 @@
+"""``AutoencoderFeatures`` passes every check of scikit-learn's estimator API
+(``check_estimator``): cloning, params, input validation, dtypes, pickling, fit
+idempotency, invariance to the order and grouping of rows, and the rest.
+
+A small instance (one hidden layer of 4 units, one epoch) keeps the ~50 fits quick: a fit
+costs about a second, spent tracing the training step.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from aesweep import AutoencoderFeatures
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("keras")]
+
+
+@parametrize_with_checks(
+    [AutoencoderFeatures(bottleneck=2, hidden_units=[4], epochs=1, random_state=0)])
+def test_sklearn_compatible_estimator(estimator, check) -> None:
+    check(estimator)
