@@ -19,6 +19,15 @@ from helpers import (  # noqa: F401
 )
 
 
+@pytest.fixture(autouse=True)
+def _no_mlflow_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MLflow's set_tracking_uri exports MLFLOW_TRACKING_URI, and the composed config reads
+    it: a test that used MLflow's fluent API must not redirect the next test's store."""
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_NAME",
+                 "MLFLOW_EXPERIMENT_ID"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def cli_root(tmp_path: Path) -> Path:
     """A scratch directory to run the CLI in (its default ``outputs/`` would land here)."""

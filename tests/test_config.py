@@ -1,31 +1,91 @@
-"""Every numeric key is type-checked at composition and range-checked before training,
-and each error names the key."""
+"""Every config key is type-checked at composition and range-checked before training,
+by class: each numeric key of every dataset's config, found by walking the composed config,
+has a declared range or an owner that checks it, and each error names the key."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
 
+from aesweep.config import config_dir
+from aesweep.config.validation import RANGES
 from aesweep.errors import ConfigError
+from aesweep.features import AutoencoderFeatures
 from aesweep.job import prepare_job
+from aesweep.pipelines import AUTOENCODER_KEYS
+from aesweep.ranges import Interval
+from aesweep.tracking.redaction import flatten
 
 from helpers import TINY, compose_config
 
-NUMERIC_KEYS = (
-    "seed", "split.test_size", "split.val_size", "split.random_state",
-    "architecture.bottleneck", "architecture.dropout", "optimizer.learning_rate",
-    "trainer.epochs", "trainer.batch_size", "evaluation.bootstrap_resamples",
-    "dataset.n_samples", "dataset.n_features", "dataset.n_informative", "dataset.n_redundant",
-    "dataset.n_repeated", "dataset.n_classes", "dataset.n_clusters_per_class",
-    "dataset.flip_y", "dataset.class_sep", "dataset.shift", "dataset.scale",
-)
+DATASETS = sorted(p.stem for p in Path(config_dir(), "dataset").glob("*.yaml"))
+# Keys the estimator checks with its own ranges (AutoencoderFeatures._RANGES).
+ESTIMATOR_RANGES = {key: AutoencoderFeatures._RANGES[param]
+                    for param, key in AUTOENCODER_KEYS.items()
+                    if param in AutoencoderFeatures._RANGES}
+
+
+def numeric_keys() -> list[str]:
+    """Every int or float key of the composed config, for every dataset."""
+    keys = set()
+    for dataset in DATASETS:
+        extra = ["dataset.path=x.csv", "dataset.target=y"] if dataset == "csv" else []
+        tree = OmegaConf.to_container(compose_config([f"dataset={dataset}", *extra]),
+                                      resolve=True)
+        keys |= {key for key, value in flatten(tree).items()
+                 if isinstance(value, int | float) and not isinstance(value, bool)}
+    return sorted(keys)
+
+
+NUMERIC_KEYS = numeric_keys()
+
+
+def test_the_walk_finds_the_numeric_keys() -> None:
+    assert {"seed", "trainer.epochs", "optimizer.learning_rate", "dataset.noise",
+            "split.test_size", "evaluation.bootstrap_resamples"} <= set(NUMERIC_KEYS)
+
+
+@pytest.mark.parametrize("key", NUMERIC_KEYS)
+def test_every_numeric_key_has_a_range_or_an_owner_that_checks_it(key: str) -> None:
+    """Config ranges, the estimator's own ranges, or scikit-learn's dataset generators
+    (their parameter constraints; the error names dataset.<argument>)."""
+    assert key in RANGES or key in ESTIMATOR_RANGES or key.startswith("dataset."), key
 
 
 @pytest.mark.parametrize("key", NUMERIC_KEYS)
 def test_wrong_type_names_the_key(key: str) -> None:
+    dataset = ["dataset=synthetic_regression"] if key in (
+        "dataset.noise", "dataset.bias", "dataset.tail_strength", "dataset.n_targets") else []
     with pytest.raises(ConfigCompositionException) as error:
-        compose_config([f"{key}=abc"])
+        compose_config([*dataset, f"{key}=abc"])
     assert key in str(error.value.__cause__ or error.value)
+
+
+def outside(interval: Interval) -> list[object]:
+    """Values just outside each bounded end of ``interval``."""
+    step = 1 if interval.kind is int else 0.5
+    values = []
+    if interval.low is not None:
+        values.append(interval.low if interval.closed in ("right", "neither")
+                      else interval.low - step)
+    if interval.high is not None:
+        values.append(interval.high if interval.closed in ("left", "neither")
+                      else interval.high + step)
+    return values
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    (key, value) for key, interval in {**ESTIMATOR_RANGES, **RANGES}.items()
+    if key != "architecture.hidden_units" for value in outside(interval)])
+def test_each_declared_range_is_enforced_naming_the_key(key: str, value: object) -> None:
+    cfg = compose_config([*TINY, f"{key}={value}"])
+    with pytest.raises(ConfigError) as error:
+        prepare_job(cfg)
+    assert error.value.key == key
+    assert "must be" in str(error.value)
 
 
 OUT_OF_RANGE = {

@@ -158,6 +158,9 @@ CASES = {
                       [r"^aesweep: error: seed: must be in \[0, 4294967295\], got -1"]),
     "unknown-optimizer-param": (["architecture.activation=softmax"], HYDRA,
                                 [r"architecture\.activation", "softmax", "leaky_relu"]),
+    "unset-environment-variable": (["+api_key=${oc.env:AESWEEP_SURELY_UNSET}"], AESWEEP,
+                                   [r"^aesweep: error: api_key: .*Environment variable "
+                                    r"'AESWEEP_SURELY_UNSET' not found"]),
     "csv-without-path": (["dataset=csv"], AESWEEP,
                          [r"^aesweep: error: dataset\.path", "required"]),
     "csv-without-target": (["dataset=csv", "dataset.path={csv:good}"], AESWEEP,

@@ -1,13 +1,21 @@
 """``aesweep.AutoencoderFeatures`` as a scikit-learn transformer (in-process, TensorFlow).
 
-Proves the output shape and dtype, the training history, the untrained ``epochs=0``
-encoder, feature names, that the encoder is cropped from the autoencoder at the
-bottleneck, and that the estimator follows scikit-learn's contract: it fits and predicts
-inside a ``Pipeline``, survives ``clone`` and ``GridSearchCV``, round-trips its params
-and is reproducible for a fixed ``random_state``.
+Proves the output shape and dtype (the input's float dtype), the training history, the
+untrained ``epochs=0`` encoder, feature names, that the encoder is cropped from the
+autoencoder at the bottleneck, that a row's embedding does not depend on the rows around
+it, that every parameter is checked against its range before training, that diverging
+training stops with an error, and that the estimator follows scikit-learn's contract: it
+fits and predicts inside a ``Pipeline``, survives ``clone`` and ``GridSearchCV``,
+round-trips its params and is reproducible for a fixed ``random_state``. The full
+``check_estimator`` suite is in ``test_estimator_checks.py``.
 """
 
 from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +28,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from aesweep import AutoencoderFeatures
+from aesweep.features import ACTIVATIONS, OPTIMIZER_NAMES
+from aesweep.ranges import Interval
 
 # One worker imports TensorFlow for all of these.
 pytestmark = pytest.mark.xdist_group("keras")
@@ -56,9 +66,31 @@ def test_transform_shape_and_dtype(fitted, data):
     assert Z.dtype == np.float32
     assert np.isfinite(Z).all()
     assert fitted.n_features_in_ == N_FEATURES
-    # Float64 and list input are accepted too.
-    assert fitted.transform(X[:5].astype(np.float64)).shape == (5, K)
-    assert fitted.transform(X[:2].tolist()).shape == (2, K)
+    # Computed in float32, returned in the input's float dtype; other input: float64.
+    Z64 = fitted.transform(X.astype(np.float64))
+    assert Z64.dtype == np.float64
+    np.testing.assert_array_equal(Z64, Z)
+    assert fitted.transform(X[:2].tolist()).dtype == np.float64
+    assert fitted.reconstruct(X[:3]).dtype == np.float32
+    assert fitted.reconstruct(X[:3].astype(np.float64)).dtype == np.float64
+    assert AutoencoderFeatures(bottleneck=K, epochs=0, random_state=0).fit_transform(
+        X.astype(np.float64)).dtype == np.float64
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "swish", "elu", "selu", "gelu"])
+def test_a_rows_embedding_does_not_depend_on_the_other_rows(activation):
+    # CPU kernels of these activations round the last partial SIMD packet differently:
+    # unpadded, permuting 20 rows changed some embeddings in the last bit.
+    X = 3 * np.random.RandomState(0).uniform(size=(40, 3))
+    est = AutoencoderFeatures(bottleneck=3, activation=activation, epochs=0,
+                              random_state=0).fit(X)
+    for method in (est.transform, est.reconstruct):
+        full = method(X)
+        for n in (20, 37):
+            order = np.random.RandomState(n).permutation(n)
+            np.testing.assert_array_equal(method(X[:n][order]), full[:n][order])
+        for start, stop in ((0, 1), (5, 6), (3, 20), (19, 40)):
+            np.testing.assert_array_equal(method(X[start:stop]), full[start:stop])
 
 
 def test_history_has_one_loss_per_epoch_and_no_val_loss_without_validation(fitted):
@@ -205,3 +237,91 @@ def test_grid_search_clones_and_refits(data):
     assert search.best_params_["autoencoderfeatures__bottleneck"] in (2, 4)
     assert search.best_estimator_[0].transform(X[:4]).shape == (
         4, search.best_params_["autoencoderfeatures__bottleneck"])
+
+
+SEEDS = Interval(int, 0, 2**32 - 1)  # how its wide bound prints is up to aesweep.ranges
+# One bad value per parameter, and the message after "The '<name>' parameter of ...".
+BAD_PARAMS = [
+    ("bottleneck", 0, "must be >= 1, got 0"),
+    ("bottleneck", 2.0, "must be an integer, got 2.0"),
+    ("hidden_units", [16, 0], "widths must be >= 1, got [16, 0]"),
+    ("hidden_units", [16, 2.5], "widths must be integers, got [16, 2.5]"),
+    ("hidden_units", 16, "must be a sequence of integers or None, got 16"),
+    ("activation", "softmax", "must be one of " + ", ".join(ACTIVATIONS) + ", got 'softmax'"),
+    ("batch_norm", "yes", "must be a bool, got 'yes'"),
+    ("dropout", 1.0, "must be in [0, 1), got 1.0"),
+    ("dropout", -0.1, "must be in [0, 1), got -0.1"),
+    ("optimizer", "nadam", "must be one of adam, adamw, sgd, rmsprop, got 'nadam'"),
+    ("learning_rate", 0.0, "must be > 0, got 0.0"),
+    ("learning_rate", float("nan"), "must be > 0, got nan"),
+    ("learning_rate", "0.1", "must be a number, got '0.1'"),
+    ("epochs", -1, "must be >= 0, got -1"),
+    ("batch_size", 0, "must be >= 1, got 0"),
+    ("random_state", -1, SEEDS.problem(-1)),
+    ("random_state", 2**32, SEEDS.problem(2**32)),
+    ("verbose", -1, "must be >= 0, got -1"),
+    ("jit_compile", 1, "must be a bool or None, got 1"),
+    ("checkpoint_dir", 3, "must be a str or os.PathLike or None, got 3"),
+    ("checkpoint_epochs", [0, 5], "epoch counts must be >= 1, got [0, 5]"),
+    ("checkpoint_epochs", 5, "must be a sequence of integers, got 5"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "message"), BAD_PARAMS,
+                         ids=[f"{name}={value!r}" for name, value, _ in BAD_PARAMS])
+def test_fit_rejects_a_parameter_out_of_range(name, value, message):
+    X = np.zeros((4, 3))
+    est = AutoencoderFeatures(**{"epochs": 1, name: value})
+    assert est.find_invalid_param() == (name, message)
+    expected = f"The {name!r} parameter of AutoencoderFeatures {message}."
+    with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
+        est.fit(X)  # e.g. batch_size=0 no longer divides by zero in training
+
+
+def test_valid_params_pass_the_check(tmp_path):
+    assert AutoencoderFeatures().find_invalid_param() is None
+    est = AutoencoderFeatures(
+        bottleneck=np.int64(3), hidden_units=(), activation="tanh", batch_norm=np.bool_(False),
+        dropout=0, optimizer="rmsprop", learning_rate=1, epochs=0, batch_size=1,
+        random_state=2**32 - 1, verbose=2, jit_compile=False, checkpoint_dir=tmp_path,
+        checkpoint_epochs=[1, 2])
+    assert est.find_invalid_param() is None
+    assert est.set_params(hidden_units=[8, 4], checkpoint_dir=str(tmp_path),
+                          dropout=0.5).find_invalid_param() is None
+
+
+def test_the_first_bad_parameter_is_reported():
+    est = AutoencoderFeatures(bottleneck=0, batch_size=0)
+    assert est.find_invalid_param() == ("batch_size", "must be >= 1, got 0")  # alphabetical
+
+
+def test_the_options_are_the_ones_keras_and_the_config_offer():
+    import keras
+
+    from aesweep.config.schema import Activation, OptimizerName
+    from aesweep.model import OPTIMIZERS
+
+    assert set(OPTIMIZER_NAMES) == set(OPTIMIZERS) == set(OptimizerName)
+    assert set(ACTIVATIONS) == set(Activation)
+    for name in ACTIVATIONS:
+        assert callable(keras.activations.get(name))
+
+
+def test_features_import_without_tensorflow():
+    check = ("import sys; from aesweep.features import AutoencoderFeatures; "
+             "assert AutoencoderFeatures(bottleneck=0).find_invalid_param(); "
+             "assert not {'keras', 'tensorflow'} & set(sys.modules), 'TensorFlow imported'")
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+
+
+def test_diverging_training_stops_with_an_error(data, tmp_path):
+    X, _ = data
+    # Plain SGD at this rate blows up in the first epoch (NaN loss), BatchNorm or not.
+    est = AutoencoderFeatures(bottleneck=K, optimizer="sgd", learning_rate=1e4, epochs=3,
+                              random_state=0, checkpoint_dir=tmp_path)
+    with pytest.raises(FloatingPointError, match=r"diverged: the loss is nan after epoch 1;"
+                                                 r".*learning_rate=10000\.0"):
+        est.fit(X)
+    assert not list(Path(tmp_path).rglob("*.keras"))  # no checkpoint of the diverged weights

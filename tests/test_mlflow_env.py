@@ -47,7 +47,7 @@ def test_mlflow_run_id_is_ignored(tmp_path: Path) -> None:
     outsider = client.create_run(client.create_experiment("other")).info.run_id
     result = run_cli(["-m", *FAST], cwd=tmp_path, env={"MLFLOW_RUN_ID": outsider})
     assert result.returncode == 0, describe(result)
-    assert "MLFLOW_RUN_ID is set; aesweep ignores it" in result.stderr
+    assert "MLFLOW_RUN_ID is set; aesweep ignores it" in result.stdout + result.stderr
     runs = runs_of(uri)
     (parent,) = [r for r in runs if ROLE_TAG in r.data.tags]
     children = [r for r in runs if r is not parent]

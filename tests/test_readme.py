@@ -42,8 +42,8 @@ def test_the_readme_opens_with_the_two_make_targets() -> None:
 
 
 def test_make_sweep_runs_the_quickstart_command() -> None:
-    planned = subprocess.run(["make", "-n", "sweep"], cwd=ROOT, capture_output=True,
-                             text=True, check=True).stdout.strip().splitlines()
+    planned = subprocess.run(["make", "--no-print-directory", "-n", "sweep"], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout.splitlines()
     assert planned[-1].endswith("/aesweep " + " ".join(QUICKSTART)), planned
 
 
@@ -82,8 +82,9 @@ def test_quickstart_prints_the_sweep_table_and_the_verdict(quickstart) -> None:
     stdout = quickstart.result.stdout
     (parent,) = [r for r in quickstart.runs if r.data.tags.get(ROLE_TAG) == SWEEP_ROLE]
     assert f"sweep {parent.info.run_id}: 6 jobs" in stdout, describe(quickstart.result)
-    table = stdout.split(f"sweep {parent.info.run_id}: 6 jobs\n", 1)[1].split("\n\n")[0]
-    rows = [line.split() for line in table.splitlines()[1:]]
+    table = stdout.split(f"sweep {parent.info.run_id}: 6 jobs\n", 1)[1].splitlines()
+    assert table[0].split()[:4] == ["bottleneck", "epochs", "seed", "recon_mse_test"]
+    rows = [line.split() for line in table[1:7]]
     assert {(row[0], row[1]) for row in rows} == QUICKSTART_GRID
     assert all("FINISHED" in row for row in rows)
     assert re.search(r"^best: bottleneck \d+, \d+ epochs?, encoded ", stdout, re.MULTILINE)
@@ -116,7 +117,8 @@ def test_aesweep_with_the_defaults(tmp_path: Path) -> None:
     result = run_cli([], cwd=tmp_path, timeout=900)
     assert result.returncode == 0, describe(result)
     assert "Traceback" not in result.stderr
-    headlines = [line for line in result.stderr.splitlines() if "recon_mse_test=" in line]
+    output = result.stdout + result.stderr
+    headlines = [line for line in output.splitlines() if "recon_mse_test=" in line]
     assert len(headlines) == 1, describe(result)
     client = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
     (run,) = client.search_runs([client.get_experiment_by_name("aesweep").experiment_id])

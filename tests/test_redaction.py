@@ -8,7 +8,7 @@ from omegaconf import OmegaConf
 
 from aesweep.names import ENV_MASK
 from aesweep.tracking.overrides import public, run_name, sweep_grid
-from aesweep.tracking.redaction import Redactor, env_keys, redact_uris
+from aesweep.tracking.redaction import Redactor, env_keys, redact_logs, redact_uris
 
 from helpers import compose_config
 
@@ -109,3 +109,15 @@ def test_sweep_grid_from_an_experiment_and_the_command_line() -> None:
     # A plain value on the command line replaces the experiment's grid for that key.
     assert sweep_grid({"trainer.epochs": "5,20"}, ["trainer.epochs=7"]) == {}
     assert sweep_grid(None, []) == {}
+
+
+def test_log_records_are_redacted_from_any_logger(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    redact_logs()
+    redact_logs()  # idempotent
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("hydra.launcher").info(r"#0 : ++tracking.uri=http\://u\:%s@h", "pw-9f3k")
+        logging.getLogger("mlflow").warning("GET %s failed", "http://u:pw-9f3k@h/api")
+    assert "pw-9f3k" not in caplog.text
+    assert r"http\://u\:***@h" in caplog.text and "http://u:***@h/api" in caplog.text

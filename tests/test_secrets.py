@@ -76,8 +76,9 @@ def texts_of_run(client: MlflowClient, run, scratch: Path) -> dict[str, str]:
         d = dataset_input.dataset
         found[f"dataset {i}"] = " ".join(str(x) for x in (d.name, d.source, d.source_type,
                                                           d.profile, d.schema, d.digest))
-    local = Path(mlflow.artifacts.download_artifacts(run_id=run.info.run_id,
-                                                     dst_path=str(scratch / run.info.run_id)))
+    local = Path(mlflow.artifacts.download_artifacts(
+        run_id=run.info.run_id, tracking_uri=client.tracking_uri,
+        dst_path=str(scratch / run.info.run_id)))
     found |= _text_files(local, f"artifact of {run.info.run_name}")
     return found
 
@@ -124,7 +125,8 @@ def test_no_secret_anywhere_in_the_store(sweep) -> None:
     assert len(models) == 2  # one encoder per job: their files are searched too
     for model in models:
         local = Path(mlflow.artifacts.download_artifacts(
-            artifact_uri=model.artifact_location, dst_path=str(sweep.cwd / model.model_id)))
+            artifact_uri=model.artifact_location, tracking_uri=sweep.client.tracking_uri,
+            dst_path=str(sweep.cwd / model.model_id)))
         texts |= _text_files(local, f"model {model.model_id}")
         texts[f"model {model.model_id} params"] = repr(model.params) + repr(model.tags)
     assert any("config.yaml" in where for where in texts)  # the search saw the artifacts

@@ -31,7 +31,9 @@ def job_context() -> JobContext:
     """What Hydra knows about the running job."""
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
-    return JobContext(overrides=tuple(hydra_cfg.overrides.task),
+    # As typed: iterating the node would resolve "${oc.env:...}" in an override's text.
+    overrides = OmegaConf.to_container(hydra_cfg.overrides.task, resolve=False)
+    return JobContext(overrides=tuple(overrides),
                       job_num=hydra_cfg.job.num if multirun else None,
                       n_jobs=OmegaConf.select(hydra_cfg, "launcher.n_jobs"),
                       launch_dir=hydra_cfg.runtime.cwd)

@@ -3,44 +3,71 @@ and transforms rows to its bottleneck embeddings."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import joblib
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils import Tags
 from sklearn.utils.validation import check_is_fitted, validate_data
+
+from aesweep.ranges import Interval
+
+# The activations and optimizers on offer: the project's list of activations (Keras takes
+# each by name) and the keys of ``aesweep.model.OPTIMIZERS`` (not imported here: that
+# would import TensorFlow).
+ACTIVATIONS = ("leaky_relu", "relu", "elu", "selu", "gelu", "swish", "tanh", "sigmoid")
+OPTIMIZER_NAMES = ("adam", "adamw", "sgd", "rmsprop")
 
 # Inference chunk size: large, since prediction holds no gradients.
 _PREDICT_BATCH = 4096
+# Inference pads the rows to a multiple of this. TensorFlow's CPU kernels for sigmoid, swish,
+# elu, selu and gelu run whole SIMD packets (16 float32 with AVX-512) through a vectorised
+# approximation and a last partial packet through the scalar function, which differs in the
+# last bit: unpadded, a row's embedding would depend on where it sits in the batch.
+_ROW_ALIGN = 64
+# The dtypes transform returns as given; any other input comes back as the first.
+_FLOATS = (np.float64, np.float32)
 
 
 class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Encode features with the cropped encoder of a trained autoencoder.
 
     ``fit`` trains a dense autoencoder to reconstruct ``X`` (MSE loss); ``transform``
-    returns the bottleneck activations. Use it like any transformer, e.g.
+    returns the bottleneck activations, shape ``(n_samples, bottleneck)``. Use it like any
+    transformer, e.g.
     ``make_pipeline(StandardScaler(), AutoencoderFeatures(bottleneck=16), LogisticRegression())``.
+
+    Keras computes in float32; ``transform``, ``fit_transform`` and ``reconstruct`` return
+    the input's float dtype (float32 or float64; any other input comes back as float64).
+    Each row's result does not depend on the other rows passed with it. ``fit`` checks the
+    parameters first (:meth:`find_invalid_param`) and raises ``ValueError`` for a bad one.
 
     Parameters
     ----------
     bottleneck : int, default=32
         Width of the linear bottleneck: the number of output features.
     hidden_units : sequence of int or None, default=None
-        Encoder hidden widths, mirrored by the decoder. None means (2n, n) for n inputs.
+        Encoder hidden widths (each >= 1), mirrored by the decoder. None means (2n, n) for
+        n inputs; an empty sequence, a linear autoencoder.
     activation : str, default="leaky_relu"
-        Keras activation of the hidden blocks.
+        Keras activation of the hidden blocks, one of ``ACTIVATIONS``: leaky_relu, relu,
+        elu, selu, gelu, swish, tanh, sigmoid.
     batch_norm : bool, default=True
         BatchNormalization after each hidden Dense layer.
-    dropout : float, default=0.0
+    dropout : float in [0, 1), default=0.0
         Dropout rate after each hidden block.
     optimizer : {"adam", "adamw", "sgd", "rmsprop"}, default="adam"
     learning_rate : float, default=0.001
+        Must be > 0. ``fit`` raises ``FloatingPointError`` when the training loss becomes
+        NaN or infinite (training diverged: lower it).
     epochs : int, default=10
         Training epochs. 0 leaves the weights at their seeded initial values
         (an untrained encoder: an honest control).
     batch_size : int, default=64
-    random_state : int or None, default=None
+    random_state : int in [0, 2**32 - 1] or None, default=None
         Seeds Python, NumPy and Keras before building the model.
     verbose : int, default=0
         1 prints a Keras progress bar per epoch.
@@ -48,20 +75,20 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         Compile the training steps with XLA. None: when the training ahead is long enough
         to win back the compile time (always on a GPU). It changes results only by
         floating-point round-off.
-    checkpoint_dir : str or None, default=None
+    checkpoint_dir : str, os.PathLike or None, default=None
         Where to keep training checkpoints, keyed by a hash of every other parameter and
         the data. ``fit`` resumes from the checkpoint with the most epochs <= ``epochs``
         and saves one at ``epochs``. None: no checkpoints.
     checkpoint_epochs : sequence of int, default=()
-        Further epoch counts to checkpoint on the way (e.g. the other epoch counts of a
-        sweep, so that shorter runs reuse this one's training).
+        Further epoch counts (each >= 1) to checkpoint on the way (e.g. the other epoch
+        counts of a sweep, so that shorter runs reuse this one's training).
 
     Attributes
     ----------
     encoder_ : keras.Model
-        Input -> bottleneck, shape ``(n, n_features_in_) -> (n, bottleneck)``.
+        Input -> bottleneck, float32, shape ``(n, n_features_in_) -> (n, bottleneck)``.
     autoencoder_ : keras.Model
-        Input -> reconstruction, shape ``(n, n_features_in_) -> (n, n_features_in_)``.
+        Input -> reconstruction, float32, ``(n, n_features_in_) -> (n, n_features_in_)``.
     history_ : dict of str to list of float
         Per-epoch ``loss`` and, with ``validation_data``, ``val_loss``, from epoch 1.
     resumed_from_epochs_ : int or None
@@ -69,7 +96,34 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     jit_compile_ : bool
         Whether the training steps ran compiled with XLA (``jit_compile`` resolved).
     n_features_in_ : int
+    feature_names_in_ : ndarray of str, shape (n_features_in_,)
+        Only when ``X`` has string column names (a pandas DataFrame).
     """
+
+    # What each parameter allows, checked by `find_invalid_param`; each numeric range is
+    # written here once. hidden_units and checkpoint_epochs: the range of each entry.
+    _RANGES: ClassVar[dict[str, Interval]] = {
+        "bottleneck": Interval(int, 1),
+        "hidden_units": Interval(int, 1),
+        "dropout": Interval(float, 0, 1, closed="left"),
+        "learning_rate": Interval(float, 0, closed="neither"),
+        "epochs": Interval(int, 0),
+        "batch_size": Interval(int, 1),
+        "random_state": Interval(int, 0, 2**32 - 1),
+        "verbose": Interval(int, 0),
+        "checkpoint_epochs": Interval(int, 1),
+    }
+    _OPTIONS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "activation": ACTIVATIONS, "optimizer": OPTIMIZER_NAMES}
+    # Other types: (the types, how a message names them).
+    _TYPES: ClassVar[dict[str, tuple[tuple[type, ...], str]]] = {
+        "batch_norm": ((bool,), "a bool"), "jit_compile": ((bool,), "a bool"),
+        "checkpoint_dir": ((str, os.PathLike), "a str or os.PathLike")}
+    # Sequences, and what a message calls their entries.
+    _SEQUENCES: ClassVar[dict[str, str]] = {
+        "hidden_units": "widths", "checkpoint_epochs": "epoch counts"}
+    _NONE_ALLOWED: ClassVar[frozenset[str]] = frozenset(
+        {"hidden_units", "random_state", "jit_compile", "checkpoint_dir"})
 
     def __init__(
         self,
@@ -85,7 +139,7 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         random_state: int | None = None,
         verbose: int = 0,
         jit_compile: bool | None = None,
-        checkpoint_dir: str | None = None,
+        checkpoint_dir: str | os.PathLike[str] | None = None,
         checkpoint_epochs: Sequence[int] = (),
     ) -> None:
         self.bottleneck = bottleneck
@@ -111,7 +165,13 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         monitored (``history_["val_loss"]``); it never updates the weights.
         ``callbacks``: Keras callbacks, given their train and epoch hooks (not batch hooks:
         many steps run inside one compiled call) with the epoch's ``loss`` and ``val_loss``.
+
+        Raises ``ValueError`` for a parameter out of its type or range, and
+        ``FloatingPointError`` as soon as an epoch's loss is NaN or infinite.
         """
+        if invalid := self.find_invalid_param():
+            name, problem = invalid
+            raise ValueError(f"The {name!r} parameter of {type(self).__name__} {problem}.")
         from aesweep.model import build_autoencoder, build_optimizer, crop_encoder
         from aesweep.runtime import keras
         from aesweep.training import Checkpoints, train, use_xla
@@ -146,13 +206,48 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         start = self.resumed_from_epochs_ or 0
         self.jit_compile_ = use_xla(self.jit_compile, self.autoencoder_, len(X),
                                     self.epochs - start, self.batch_size)
-        self.history_ = train(self.autoencoder_, X, X_val, start=start,
-                              stop=self.epochs, batch_size=self.batch_size, seed=seed,
-                              history=history, jit_compile=self.jit_compile_,
-                              verbose=self.verbose, callbacks=callbacks,
-                              on_epoch_end=checkpoint)
+        try:
+            self.history_ = train(self.autoencoder_, X, X_val, start=start,
+                                  stop=self.epochs, batch_size=self.batch_size, seed=seed,
+                                  history=history, jit_compile=self.jit_compile_,
+                                  verbose=self.verbose, callbacks=callbacks,
+                                  on_epoch_end=checkpoint)
+        except FloatingPointError as error:  # training diverged
+            raise FloatingPointError(f"{error}; lower the learning rate "
+                                     f"(learning_rate={self.learning_rate})") from None
         self._n_features_out = self.bottleneck
         return self
+
+    def find_invalid_param(self) -> tuple[str, str] | None:
+        """The first parameter out of its type or range and what is allowed, e.g.
+        ("bottleneck", "must be >= 1, got 0"); None when every parameter is valid."""
+        for name, value in self.get_params(deep=False).items():
+            problem = self._param_problem(name, _plain(value))
+            if problem is not None:
+                return name, problem
+        return None
+
+    def _param_problem(self, name: str, value: Any) -> str | None:
+        if value is None and name in self._NONE_ALLOWED:
+            return None
+        or_none = " or None" if name in self._NONE_ALLOWED else ""
+        if name in self._OPTIONS:
+            options = self._OPTIONS[name]
+            if isinstance(value, str) and value in options:
+                return None
+            return f"must be one of {', '.join(options)}, got {value!r}"
+        if name in self._TYPES:
+            types, what = self._TYPES[name]
+            return None if isinstance(value, types) else f"must be {what}{or_none}, got {value!r}"
+        if name in self._SEQUENCES:
+            return _entries_problem(value, self._RANGES[name], self._SEQUENCES[name], or_none)
+        return self._RANGES[name].problem(value) if name in self._RANGES else None
+
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        # Computed in float32, returned in the input's float dtype.
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
 
     def _checkpoint_key(self, X: np.ndarray, X_val: np.ndarray | None) -> str:
         """Everything that shapes training except the epoch count: params and data."""
@@ -163,15 +258,17 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         return joblib.hash([params, X, X_val])
 
     def transform(self, X: Any) -> np.ndarray:
-        """Embed ``X`` (n_samples, n_features) into (n_samples, bottleneck) float32."""
+        """Embed ``X`` (n_samples, n_features) into (n_samples, bottleneck), in ``X``'s
+        float dtype (float32 or float64; others: float64)."""
         check_is_fitted(self, "encoder_")
-        X = validate_data(self, X, reset=False, dtype=np.float32)
+        X = validate_data(self, X, reset=False, dtype=_FLOATS)
         return _predict(self.encoder_, X)
 
     def reconstruct(self, X: Any) -> np.ndarray:
-        """Pass ``X`` (n_samples, n_features) through the whole autoencoder."""
+        """Pass ``X`` (n_samples, n_features) through the whole autoencoder: the
+        reconstruction, (n_samples, n_features) in ``X``'s float dtype."""
         check_is_fitted(self, "autoencoder_")
-        X = validate_data(self, X, reset=False, dtype=np.float32)
+        X = validate_data(self, X, reset=False, dtype=_FLOATS)
         return _predict(self.autoencoder_, X)
 
     def reconstruction_error(self, X: Any) -> float:
@@ -184,14 +281,34 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         return -self.reconstruction_error(X)
 
 
+def _plain(value: Any) -> Any:
+    """A NumPy scalar (e.g. from ``np.arange`` in a parameter grid) as its Python value."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _entries_problem(value: Any, interval: Interval, entries: str, or_none: str) -> str | None:
+    """What is wrong with a sequence whose every entry must lie in ``interval``, if any."""
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        return f"must be a sequence of integers{or_none}, got {value!r}"
+    values = [_plain(v) for v in value]
+    if all(interval.problem(v) is None for v in values):
+        return None
+    integers = all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+    return f"{entries} must be {interval if integers else 'integers'}, got {values}"
+
+
 def _predict(model: Any, X: np.ndarray) -> np.ndarray:
-    """Eager inference in chunks. ``model.predict`` would trace a new tf.function for every
-    fresh model, which a sweep pays (and TensorFlow warns about) once per job."""
+    """Eager float32 inference in chunks, returned in ``X``'s dtype. ``model.predict``
+    would trace a new tf.function for every fresh model, which a sweep pays (and TensorFlow
+    warns about) once per job. Each chunk is padded to a multiple of ``_ROW_ALIGN`` rows,
+    so that no row's result depends on its position."""
     from aesweep.runtime import keras
 
-    ops = keras.ops
-
-    chunks = [ops.convert_to_numpy(model(X[i:i + _PREDICT_BATCH], training=False))
-              for i in range(0, len(X), _PREDICT_BATCH)]
-    return np.concatenate(chunks) if chunks else np.empty((0, model.output_shape[-1]),
-                                                           dtype=np.float32)
+    out = np.empty((len(X), model.output_shape[-1]), X.dtype)
+    for start in range(0, len(X), _PREDICT_BATCH):
+        rows = min(_PREDICT_BATCH, len(X) - start)
+        chunk = np.zeros((-(-rows // _ROW_ALIGN) * _ROW_ALIGN, X.shape[1]), np.float32)
+        chunk[:rows] = X[start:start + rows]
+        out[start:start + rows] = keras.ops.convert_to_numpy(
+            model(chunk, training=False))[:rows]
+    return out

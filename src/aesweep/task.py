@@ -82,7 +82,7 @@ def run_task(cfg: DictConfig, context: JobContext | None = None) -> float | None
     if context.multirun:
         tags[JOB_NUM_TAG] = str(context.job_num)
     if bad_input is not None:
-        record_failure(store, redactor, name, tags, bad_input)
+        record_failure(store, redactor, name, tags, bad_input, cfg)
         log.error("job %s failed: %s", name, redactor.text(one_line(bad_input)))
         return None
     if context.multirun and cfg.sweep.skip_finished:
@@ -120,7 +120,7 @@ def _run_and_log(job: PreparedJob, context: JobContext, store: Store, redactor: 
     limit_threads(context.n_jobs)
     keras.backend.clear_session()  # a multirun runs every job in this process
     try:
-        with job_run(store, redactor, name, tags) as run_id:
+        with job_run(store, redactor, name, tags, job.cfg) as run_id:
             result = run_job(job)
             log_job(store, redactor, run_id, job, result, context.overrides)
     except Exception as error:

@@ -14,6 +14,7 @@ once, to its largest epoch count.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -166,6 +167,8 @@ def train(model: keras.Model, X: np.ndarray, X_val: np.ndarray | None, *, start:
     ``X`` (n_rows, n_features) and ``X_val`` are float32. ``callbacks`` get their train and
     epoch hooks (steps run inside compiled calls: no batch hooks).
     ``on_epoch_end(epochs_done, history)`` runs after each epoch, e.g. to checkpoint.
+    Raises ``FloatingPointError`` as soon as an epoch's loss is NaN or infinite, before
+    the callbacks or ``on_epoch_end`` see that epoch.
     """
     history = {key: list(values) for key, values in history.items()}
     if start >= stop:
@@ -179,6 +182,9 @@ def train(model: keras.Model, X: np.ndarray, X_val: np.ndarray | None, *, start:
     for epoch in range(start, stop):
         hooks.on_epoch_begin(epoch)
         logs = trainer.epoch(epoch)
+        if not math.isfinite(logs["loss"]):
+            raise FloatingPointError(
+                f"training diverged: the loss is {logs['loss']} after epoch {epoch + 1}")
         for key, value in logs.items():
             history.setdefault(key, []).append(value)
         hooks.on_epoch_end(epoch, logs)

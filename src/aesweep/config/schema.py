@@ -14,6 +14,9 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import II, MISSING
 
+from aesweep.features import ACTIVATIONS, OPTIMIZER_NAMES
+from aesweep.names import PCA, RANDOM
+
 
 class Task(StrEnum):
     classification = "classification"
@@ -27,27 +30,11 @@ class Scaler(StrEnum):
     none = "none"
 
 
-class Activation(StrEnum):
-    leaky_relu = "leaky_relu"
-    relu = "relu"
-    elu = "elu"
-    selu = "selu"
-    gelu = "gelu"
-    swish = "swish"
-    tanh = "tanh"
-    sigmoid = "sigmoid"
-
-
-class Control(StrEnum):
-    pca = "pca"  # PCA with k = bottleneck components
-    random = "random"  # the same encoder, untrained (seeded initial weights)
-
-
-class OptimizerName(StrEnum):
-    adam = "adam"
-    adamw = "adamw"
-    sgd = "sgd"
-    rmsprop = "rmsprop"
+# Choices defined once, where they are used: the estimator's activations and optimizers,
+# and the controls (PCA with k = bottleneck components; the encoder untrained).
+Activation = StrEnum("Activation", [(name, name) for name in ACTIVATIONS])
+OptimizerName = StrEnum("OptimizerName", [(name, name) for name in OPTIMIZER_NAMES])
+Control = StrEnum("Control", [(name, name) for name in (PCA, RANDOM)])
 
 
 # --- dataset -----------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import hashlib
 import json
 
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from aesweep.errors import ConfigError
 from aesweep.ranges import Interval
@@ -49,7 +50,13 @@ def validate_config(cfg: DictConfig) -> None:
     Raises:
         ConfigError: naming the first offending key and what is allowed.
     """
-    missing = sorted(OmegaConf.missing_keys(cfg))
+    try:  # an interpolation that cannot resolve, e.g. ${oc.env:VAR} with VAR unset
+        missing = sorted(OmegaConf.missing_keys(cfg))
+        if not missing:
+            OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", None) or "config"
+        raise ConfigError(key, str(exc).splitlines()[0]) from None
     if missing:
         raise ConfigError(missing[0], f"is required; set it on the command line, e.g. "
                                       f"{missing[0]}=VALUE")

@@ -45,11 +45,16 @@ def _quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def _as_typed(overrides: Any) -> list[str]:
+    """Overrides as typed: iterating the node would resolve "${oc.env:...}" in their text."""
+    return [str(o) for o in OmegaConf.to_container(overrides, resolve=False)]
+
+
 def _claim_sweep_dir(config: DictConfig) -> list[str]:
     """The default sweep dir is a timestamp, which another sweep started in the same second
     may hold: take a free one (``-2``, …) and return the override that gives it to the jobs.
     A dir given on the command line is used as it is (to resume a sweep, say)."""
-    if any(o.startswith("hydra.sweep.dir=") for o in config.hydra.overrides.hydra):
+    if any(o.startswith("hydra.sweep.dir=") for o in _as_typed(config.hydra.overrides.hydra)):
         return []
     claimed = str(claim_dir(config.hydra.sweep.dir))
     with read_write(config.hydra):
@@ -89,7 +94,7 @@ class TrackingCallback(Callback):
         # Jobs may run in parallel processes: create tables, experiment and parent here.
         self._store = open_store(config.tracking)
         self._redactor = Redactor(config)
-        task = list(config.hydra.overrides.task)
+        task = _as_typed(config.hydra.overrides.task)
         grid = overrides.sweep_grid(OmegaConf.select(config, "hydra.sweeper.params"), task)
         params = {SWEEP_OVERRIDES_PARAM: " ".join(overrides.public(task, self._redactor))
                   or "(none)"}
@@ -111,6 +116,7 @@ class TrackingCallback(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from aesweep.report import sweep_report, sweep_table
         from aesweep.tracking.runs import failed_children
+        from aesweep.tracking.store import browse_hint
 
         assert self._parent is not None, "on_multirun_start did not open the sweep"
         print(sweep_table(self._store.uri, self._parent), flush=True)
@@ -121,6 +127,7 @@ class TrackingCallback(Callback):
                                Path(config.hydra.sweep.dir, "report")), flush=True)
         except Exception as error:
             report_error = error
+        print(browse_hint(self._store, self._parent), flush=True)
         if report_error is not None and not failed:
             raise report_error  # a report that fails fails the sweep
         if failed:

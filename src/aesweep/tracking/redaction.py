@@ -23,8 +23,9 @@ from aesweep.names import ENV_MASK
 MASK = "***"
 # Keys never logged: a tracking URI can carry credentials; the parent run is a tag.
 PRIVATE_KEYS = frozenset({"tracking.uri", "tracking.parent_run_id"})
-# userinfo in a URI: "user:password@" or a bare token "token@"
-_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^\s/?#@]+)@")
+# userinfo in a URI: "user:password@" or a bare token "token@"; Hydra's log lines escape
+# the colons (http\://user\:password@host)
+_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*\\?://)(?P<userinfo>[^\s/?#@]+)@")
 # An interpolation of the environment, as typed or as Hydra escapes it: ${oc.env:X}, $\{env\:X\}
 ENV_INTERPOLATION = re.compile(r"\$\\?\{\s*(oc\.)?env\s*\\?:")
 # Shorter values cannot be masked as text without mangling everything else.
@@ -41,23 +42,27 @@ def redact_uris(text: str) -> str:
     return _USERINFO.sub(hide, text)
 
 
-class RedactingFilter(logging.Filter):
-    """Redacts URI credentials in log records: Hydra's launchers print every job's
-    overrides, ``++tracking.uri=http://user:password@...`` included."""
+def redact_logs() -> None:
+    """Redact URI credentials in every log record from now on: Hydra's launchers log each
+    job's overrides, ``++tracking.uri=http://user:password@...`` included. A record
+    factory, not a handler filter, because Hydra reconfigures logging when it launches."""
+    factory = logging.getLogRecordFactory()
+    if getattr(factory, "redacts_uris", False):
+        return
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+    def make_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = factory(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: leave it to logging to report
+            return record
         redacted = redact_uris(message)
         if redacted != message:
             record.msg, record.args = redacted, ()
-        return True
+        return record
 
-
-def redact_logs() -> None:
-    """Install :class:`RedactingFilter` on every handler of the root logger."""
-    for handler in logging.getLogger().handlers:
-        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
-            handler.addFilter(RedactingFilter())
+    make_record.redacts_uris = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(make_record)
 
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -6,13 +6,14 @@ through the job's :class:`~aesweep.tracking.redaction.Redactor`.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from importlib import metadata
 
 from mlflow.entities import Metric, Param, RunTag
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from aesweep.job import JobResult, PreparedJob
 from aesweep.names import (
@@ -29,8 +30,10 @@ from aesweep.names import (
 )
 from aesweep.plots import loss_curve
 from aesweep.tracking.redaction import Redactor
-from aesweep.tracking.resume import owner_tags
+from aesweep.tracking.resume import fail_stale_sweeps, owner_tags
 from aesweep.tracking.store import Store, fluent_api
+
+log = logging.getLogger("aesweep")
 
 ERROR_CHARS = 4000  # MLflow tags hold at most 8000 characters
 
@@ -45,9 +48,15 @@ def parent_tags(parent_run_id: str | None) -> dict[str, str]:
     return {PARENT_TAG: parent_run_id, SWEEP_ID_TAG: parent_run_id} if parent_run_id else {}
 
 
-def create_run(store: Store, redactor: Redactor, name: str, tags: dict[str, str]) -> str:
+def create_run(store: Store, redactor: Redactor, name: str, tags: dict[str, str],
+               cfg: DictConfig | None = None) -> str:
+    """A RUNNING run; with ``cfg``, its params from the start, so that a run which fails
+    still shows what it ran."""
     run = store.client.create_run(store.experiment_id, run_name=redactor.text(name),
                                   tags=redactor.texts(tags))
+    if cfg is not None:
+        store.client.log_batch(run.info.run_id, params=[
+            Param(k, v) for k, v in redactor.params(cfg).items()])
     return run.info.run_id
 
 
@@ -61,10 +70,11 @@ def end_run(store: Store, run_id: str, status: str, error: BaseException | str |
 
 
 @contextmanager
-def job_run(store: Store, redactor: Redactor, name: str, tags: dict[str, str]) -> Iterator[str]:
-    """A job's run; yields its id. It ends FINISHED, FAILED with an ``error`` tag if the
-    body raises, or KILLED on Ctrl-C or SIGTERM."""
-    run_id = create_run(store, redactor, name, tags)
+def job_run(store: Store, redactor: Redactor, name: str, tags: dict[str, str],
+            cfg: DictConfig) -> Iterator[str]:
+    """A job's run, with ``cfg`` as its params; yields its id. It ends FINISHED, FAILED
+    with an ``error`` tag if the body raises, or KILLED on Ctrl-C or SIGTERM."""
+    run_id = create_run(store, redactor, name, tags, cfg)
     try:
         yield run_id
     except KeyboardInterrupt:
@@ -77,16 +87,22 @@ def job_run(store: Store, redactor: Redactor, name: str, tags: dict[str, str]) -
 
 
 def record_failure(store: Store, redactor: Redactor, name: str, tags: dict[str, str],
-                   error: BaseException) -> str:
+                   error: BaseException, cfg: DictConfig) -> str:
     """A FAILED run for a job that could not start (bad input in one job of a sweep)."""
-    run_id = create_run(store, redactor, name, tags)
+    try:
+        run_id = create_run(store, redactor, name, tags, cfg)
+    except Exception:  # a config that cannot be resolved or logged: the error says why
+        run_id = create_run(store, redactor, name, tags)
     end_run(store, run_id, "FAILED", error, redactor)
     return run_id
 
 
 def start_sweep_run(store: Store, redactor: Redactor, name: str,
                     params: dict[str, str]) -> str:
-    """Create a multirun's parent run; return its id."""
+    """Create a multirun's parent run; return its id. Parents left RUNNING by a driver
+    that died (``kill -9``, a crash) are marked FAILED first."""
+    for stale in fail_stale_sweeps(store.client, store.experiment_id):
+        log.warning("sweep run %s was left RUNNING by a driver that died; marked FAILED", stale)
     run_id = create_run(store, redactor, name, {ROLE_TAG: SWEEP_ROLE, **owner_tags()})
     store.client.log_batch(run_id, params=[Param(k, v) for k, v in redactor.texts(params).items()],
                            tags=[RunTag(SWEEP_ID_TAG, run_id)])
@@ -114,7 +130,7 @@ def failed_children(store: Store, parent_run_id: str) -> list[tuple[str, str]]:
 
 def log_job(store: Store, redactor: Redactor, run_id: str, job: PreparedJob, result: JobResult,
             overrides: Sequence[str]) -> None:
-    """Log params, per-epoch and final metrics, artifacts, dataset and encoder."""
+    """Log per-epoch and final metrics, tags, artifacts, dataset and encoder."""
     from aesweep.tracking.overrides import public
 
     client, cfg = store.client, job.cfg
@@ -125,7 +141,6 @@ def log_job(store: Store, redactor: Redactor, run_id: str, job: PreparedJob, res
                for epoch, value in enumerate(values, start=1)]
     metrics += [Metric(key, value, now, 0) for key, value in result.metrics.items()]
     client.log_batch(run_id, metrics=metrics,
-                     params=[Param(k, v) for k, v in redactor.params(cfg).items()],
                      tags=[RunTag(k, v) for k, v in redactor.texts(result.tags).items()])
     client.log_text(run_id, OmegaConf.to_yaml(redactor.config(cfg)), "config/config.yaml")
     client.log_text(run_id, "\n".join(public(overrides, redactor)) + "\n",

@@ -134,6 +134,9 @@ def open_store(tracking: DictConfig) -> Store:
     except MlflowException as exc:
         reason = redact_uris(str(exc).strip().splitlines()[0][:300])
         raise ConfigError(where, f"cannot use the tracking store: {reason}") from None
+    # MLflow prints "View run ... at: <tracking URI>" at every run's end, credentials and
+    # all: aesweep prints one redacted link per sweep instead (see browse_hint).
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     if os.environ.pop("MLFLOW_RUN_ID", None):
         log.warning("MLFLOW_RUN_ID is set; aesweep ignores it: every job logs a run of its own")
     return Store(uri, client, experiment_id)
@@ -154,3 +157,12 @@ def fluent_api(uri: str) -> Iterator[None]:
         mlflow.set_tracking_uri(exported)  # type: ignore[arg-type]  # None: unset
         if exported is None:
             os.environ.pop("MLFLOW_TRACKING_URI", None)
+
+
+def browse_hint(store: Store, run_id: str) -> str:
+    """Where to see a run: its page on a tracking server, or how to open the UI on a
+    local store."""
+    uri = redact_uris(store.uri)
+    if urlsplit(uri).scheme in ("http", "https"):
+        return f"runs: {uri.rstrip('/')}/#/experiments/{store.experiment_id}/runs/{run_id}"
+    return f"runs: {uri} (browse them: mlflow ui --backend-store-uri {uri}, or make ui)"
