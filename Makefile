@@ -35,8 +35,10 @@ test-fast: $(STAMP)  ## the suite without the slow end-to-end tests
 bench: $(STAMP)  ## performance benchmark (~40 min; bench/run.py --quick: a few minutes) -> outputs/bench.json
 	$(BIN)/python bench/run.py
 
+# MLflow 3's server imports a Starlette module that warns of its own deprecation: not ours to fix.
 ui: $(STAMP)  ## MLflow UI over the embedded store; HOST=0.0.0.0 exposes it to your network
-	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui \
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false \
+	PYTHONWARNINGS="ignore:starlette.middleware.wsgi is deprecated" $(BIN)/mlflow ui \
 		--backend-store-uri sqlite:///$(CURDIR)/outputs/mlflow.db \
 		--host $(HOST) --port $(PORT) --workers 1
 

@@ -57,7 +57,8 @@ def verdict(report: Report) -> str:
             beats.append(f"{_num(delta, d, True)} over {name}" + (f" ({note})" if note else ""))
         else:
             fails.append(f"{name} ({_delta(best, control, d)}{', ' + noise if noise else ''})")
-    where = ", ".join([f"bottleneck {best.bottleneck}", f"{best.epochs} epochs",
+    where = ", ".join([f"bottleneck {best.bottleneck}",
+                       f"{best.epochs} epoch{'' if best.epochs == 1 else 's'}",
                        *(f"{p}={best[p]}" for p in report.extra)])
     text = f"best: {where}, encoded {plus_minus(best[ENCODED], best[f'{ENCODED}_ci'], d)}"
     if beats:
