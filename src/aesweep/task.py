@@ -122,7 +122,7 @@ def _run_and_log(job: PreparedJob, context: JobContext, store: Store, redactor: 
     try:
         with job_run(store, redactor, name, tags, job.cfg) as run_id:
             result = run_job(job)
-            log_job(store, redactor, run_id, job, result, context.overrides)
+            log_job(store, redactor, run_id, name, job, result, context.overrides)
     except Exception as error:
         if not context.multirun:
             raise

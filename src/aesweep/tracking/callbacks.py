@@ -16,7 +16,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from aesweep.errors import FAILED, fail, one_line
+from aesweep.errors import FAILED, fail
 from aesweep.names import ENV_MASK, EPOCHS_PARAM, SWEEP_GRID_PREFIX, SWEEP_OVERRIDES_PARAM
 from aesweep.paths import check_writable, claim_dir
 
@@ -134,9 +134,9 @@ class TrackingCallback(Callback):
             print(f"aesweep: {len(failed)} job(s) failed:", file=sys.stderr)
             for name, error in failed:
                 print(f"  {name}: {error}", file=sys.stderr)
-            if report_error is not None:
-                print(f"aesweep: error: no report: {one_line(report_error)}", file=sys.stderr)
             self.close("FAILED", f"{len(failed)} job(s) failed")
+            if report_error is not None:  # e.g. no job finished: say why there is no report
+                fail(report_error, code=FAILED)
             sys.stderr.flush()
             sys.exit(FAILED)
         self.close("FINISHED")

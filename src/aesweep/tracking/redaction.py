@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -146,9 +145,6 @@ class Redactor:
     def params(self, cfg: DictConfig) -> dict[str, str]:
         """The config as MLflow params: dotted keys, values as text."""
         return {key: str(value) for key, value in flatten(self.config(cfg)).items()}
-
-    def scrub(self, values: Iterable[str]) -> list[str]:
-        return [self.text(value) for value in values]
 
 
 def _map_strings(tree: Any, function: Any) -> Any:

@@ -128,8 +128,8 @@ def failed_children(store: Store, parent_run_id: str) -> list[tuple[str, str]]:
             for run in runs if run.info.status != "FINISHED"]
 
 
-def log_job(store: Store, redactor: Redactor, run_id: str, job: PreparedJob, result: JobResult,
-            overrides: Sequence[str]) -> None:
+def log_job(store: Store, redactor: Redactor, run_id: str, name: str, job: PreparedJob,
+            result: JobResult, overrides: Sequence[str]) -> None:
     """Log per-epoch and final metrics, tags, artifacts, dataset and encoder."""
     from aesweep.tracking.overrides import public
 
@@ -145,8 +145,8 @@ def log_job(store: Store, redactor: Redactor, run_id: str, job: PreparedJob, res
     client.log_text(run_id, OmegaConf.to_yaml(redactor.config(cfg)), "config/config.yaml")
     client.log_text(run_id, "\n".join(public(overrides, redactor)) + "\n",
                     "config/overrides.txt")
-    name = client.get_run(run_id).info.run_name
-    client.log_figure(run_id, loss_curve(result.history, title=name), "plots/loss_curve.png")
+    client.log_figure(run_id, loss_curve(result.history, title=redactor.text(name)),
+                      "plots/loss_curve.png")
     with fluent_api(store.uri):
         _log_dataset_and_encoder(run_id, job, result, redactor)
 
