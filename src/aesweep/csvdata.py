@@ -25,8 +25,9 @@ SEPARATORS = {";": "semicolon", "\t": "tab"}
 RAGGED = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 
 
-def read_table(path: str, target: str) -> tuple[pd.DataFrame, pd.Series]:
-    """The numeric, finite feature columns of ``path`` and its ``target`` column, without gaps.
+def read_table(path: str, target: str) -> tuple[np.ndarray, list[str], pd.Series]:
+    """The features of ``path`` as float64 ``X`` (n_rows, n_features), finite, with their
+    column names, and its ``target`` column, without gaps.
 
     Raises:
         DataError: naming the file (or the target) for a bad path, header, shape, dtype or
@@ -61,7 +62,8 @@ def read_table(path: str, target: str) -> tuple[pd.DataFrame, pd.Series]:
                                f"{', '.join(non_numeric[:10])}")
 
     # gaps
-    bad = ~np.isfinite(features.to_numpy(dtype=np.float64))
+    X = features.to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(X)
     if bad.any():
         columns = features.columns[bad.any(axis=0)]
         raise DataError(where, f"NaN or infinite values in columns: "
@@ -74,7 +76,7 @@ def read_table(path: str, target: str) -> tuple[pd.DataFrame, pd.Series]:
     if repeats:
         log.warning("%s: %d of %d rows repeat an earlier row exactly; a row and its copy can "
                     "land in both the training and the test split", where, repeats, len(frame))
-    return features, frame[target]
+    return X, [str(c) for c in features.columns], frame[target]
 
 
 def _check_path(file: Path, where: str) -> None:

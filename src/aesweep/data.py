@@ -127,7 +127,7 @@ def load_csv(path: str, target: str, task: str = "auto") -> Dataset:
         DataError: naming the file (and column) for any problem :func:`read_table` finds
             with the file or its table, or a non-numeric target with ``task=regression``.
     """
-    features, y_column = read_table(path, target)
+    X, feature_names, y_column = read_table(path, target)
     task = _infer_task(y_column) if task == "auto" else task
     if task == "classification":
         y = LabelEncoder().fit_transform(y_column.astype(str) if y_column.dtype == object
@@ -138,8 +138,8 @@ def load_csv(path: str, target: str, task: str = "auto") -> Dataset:
                             "regression needs a numeric target; set dataset.task=classification")
         y = y_column.to_numpy(dtype=np.float64)
     file = Path(path).expanduser()
-    return _dataset(file.stem, task, features.to_numpy(dtype=np.float64), y,
-                    feature_names=[str(c) for c in features.columns], source=str(file.resolve()))
+    return _dataset(file.stem, task, X, y, feature_names=feature_names,
+                    source=str(file.resolve()))
 
 
 def _infer_task(y: pd.Series) -> str:

@@ -50,9 +50,10 @@ def app_defaults() -> tuple[str, Path]:
 
 
 def _run(uri: str, experiment: str, sweep: str, metric: str | None,
-         out: str | Path | None) -> str:
+         out: str | Path | None, root: Path | None = None) -> str:
+    """``root``: ``paths.root`` for the default ``out`` (composed here when not given)."""
     report = build_report(uri, experiment, sweep, metric)
-    out_dir = Path(out) if out else app_defaults()[1] / "reports" / report.sweep_id
+    out_dir = Path(out) if out else (root or app_defaults()[1]) / "reports" / report.sweep_id
     files = write_report(report, out_dir)
     log_report(report, report.sweep_id, files)
     return (f"{format_table(report)}\n\n{report.verdict}\n\n"
@@ -87,8 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(errors="replace")  # ± and Δ on any console
     try:
-        text = _run(args.tracking_uri or app_defaults()[0], args.experiment, args.sweep,
-                    args.metric, args.out)
+        uri, root = app_defaults()  # composed once: aesweep's store and paths.root from here
+        text = _run(args.tracking_uri or uri, args.experiment, args.sweep, args.metric,
+                    args.out, root)
     except AesweepError as error:
         fail(error, prog=PROG)
     except MlflowException as error:  # the store's own failure: one line, exit code 2
