@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from aesweep.config import config_dir, register_configs
 from aesweep.errors import fail
+from aesweep.runtime import job_threads
 from aesweep.task import JobContext, run_task
 
 INTERRUPTED = 130
@@ -35,7 +36,8 @@ def job_context() -> JobContext:
     overrides = OmegaConf.to_container(hydra_cfg.overrides.task, resolve=False)
     return JobContext(overrides=tuple(overrides),
                       job_num=hydra_cfg.job.num if multirun else None,
-                      n_jobs=OmegaConf.select(hydra_cfg, "launcher.n_jobs"),
+                      threads=job_threads(OmegaConf.select(hydra_cfg, "launcher.n_jobs"),
+                                          OmegaConf.select(hydra_cfg, "launcher.cpus_per_task")),
                       launch_dir=hydra_cfg.runtime.cwd)
 
 

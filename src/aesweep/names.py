@@ -25,6 +25,12 @@ ERROR_TAG = "error"  # "Type: message" on a FAILED or KILLED run
 STALE_TAG = "aesweep.stale"  # on a run whose process died while it was RUNNING
 # Which process owns a RUNNING run, so that a later sweep can tell if it died.
 HOST_TAG, PID_TAG, PID_STARTED_TAG = "aesweep.host", "aesweep.pid", "aesweep.pid_started"
+NODE_TAG = "aesweep.node"  # the Ray node a job ran on, when it ran on Ray
+DEVICE_TAG = "aesweep.device"  # what trained the autoencoder: "CPU" or "GPU:0 (name)"
+# Checkpoints in the artifact store (a tracking server): see tracking/checkpoints.py.
+TRAIN_HASH_TAG = "aesweep.train_hash"  # the config hash without the epoch count
+CHECKPOINT_EPOCHS_TAG = "aesweep.checkpoint_epochs"  # "10,20": checkpoints this run holds
+CHECKPOINT_SOURCE_TAG = "aesweep.checkpoint_from_run"  # the run whose checkpoint it resumed
 
 # --- params --------------------------------------------------------------------------------
 BOTTLENECK_PARAM = "architecture.bottleneck"

@@ -45,13 +45,31 @@ def import_tensorflow() -> ModuleType:
     return tensorflow
 
 
-def limit_threads(n_jobs: int | None) -> None:
-    """Give each of ``n_jobs`` parallel workers its share of the cores (all of them for -1),
-    so that n workers on n cores do not oversubscribe. A no-op for one worker."""
+def job_threads(n_jobs: int | None = None, cpus_per_task: int | None = None) -> int | None:
+    """How many threads one job may use: the CPUs Ray assigned to its task, else SLURM's
+    or the launcher's ``cpus_per_task``, else this machine's cores shared by ``n_jobs``
+    workers (joblib; -1: one per core). None: all cores (one job at a time)."""
+    ray = sys.modules.get("ray")  # only a Ray worker has imported it
+    if ray is not None and ray.is_initialized():
+        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
+        if cpus:
+            return max(1, int(cpus))
+    slurm = os.environ.get("SLURM_CPUS_PER_TASK")
+    if slurm and slurm.isdigit():
+        return int(slurm)
+    if cpus_per_task:
+        return cpus_per_task
     if not n_jobs or n_jobs == 1:
-        return
+        return None
     cores = os.cpu_count() or 1
-    threads = max(1, cores // (cores if n_jobs < 0 else n_jobs))
+    return max(1, cores // (cores if n_jobs < 0 else n_jobs))
+
+
+def limit_threads(threads: int | None) -> None:
+    """Cap TensorFlow's and BLAS's thread pools at ``threads`` (None: leave them), so
+    that parallel jobs on one machine do not oversubscribe its cores."""
+    if not threads:
+        return
     from threadpoolctl import threadpool_limits
 
     tf = import_tensorflow()
@@ -65,6 +83,27 @@ def limit_threads(n_jobs: int | None) -> None:
 
 def has_gpu() -> bool:
     return bool(import_tensorflow().config.list_physical_devices("GPU"))
+
+
+def device_name() -> str:
+    """What trains here: "GPU:0 (NVIDIA H200)" for TensorFlow's first GPU, else "CPU"."""
+    tf = import_tensorflow()
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return "CPU"
+    details = tf.config.experimental.get_device_details(gpus[0])
+    name = details.get("device_name")
+    return f"GPU:0 ({name})" if name else "GPU:0"
+
+
+def node_tags() -> dict[str, str]:
+    """The Ray node this job runs on, when it runs on Ray (tagged on its run)."""
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return {}
+    from aesweep.names import NODE_TAG
+
+    return {NODE_TAG: ray.get_runtime_context().get_node_id()}
 
 
 def __getattr__(name: str) -> Any:

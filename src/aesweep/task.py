@@ -20,11 +20,13 @@ from aesweep.errors import one_line
 from aesweep.job import PreparedJob, headline, prepare_job, run_job
 from aesweep.names import (
     DATASET_TAG,
+    DEVICE_TAG,
     ENCODED,
     HASH_TAG,
     JOB_NUM_TAG,
     MAIN_METRIC_TAG,
     TASK_TAG,
+    TRAIN_HASH_TAG,
     metric_key,
 )
 from aesweep.paths import check_paths, pin_root
@@ -42,7 +44,7 @@ class JobContext:
 
     overrides: Sequence[str] = ()  # the job's own overrides, as typed or swept
     job_num: int | None = None  # its number in a multirun; None for a single run
-    n_jobs: int | None = None  # parallel workers on this machine, for thread limits
+    threads: int | None = None  # the job's share of the CPUs, for thread limits; None: all
     launch_dir: str = field(default_factory=os.getcwd)  # where relative paths start
 
     @property
@@ -57,6 +59,7 @@ def run_task(cfg: DictConfig, context: JobContext | None = None) -> float | None
     (its run, if started, ends FAILED). In a multirun a failing job is logged as a FAILED
     run and None is returned, so that the sweep goes on; the driver reports failures.
     """
+    from aesweep.tracking.checkpoints import train_hash
     from aesweep.tracking.overrides import run_name
     from aesweep.tracking.redaction import Redactor
     from aesweep.tracking.resume import owner_tags
@@ -78,7 +81,8 @@ def run_task(cfg: DictConfig, context: JobContext | None = None) -> float | None
     redactor = Redactor(cfg)
     # A sweep's children are named by the keys it varies; anything else by its overrides.
     name = run_name(context.overrides, redactor, list(cfg.sweep.swept_keys) or None)
-    tags = {HASH_TAG: config_hash(cfg), **owner_tags(), **parent_tags(cfg.tracking.parent_run_id)}
+    tags = {HASH_TAG: config_hash(cfg), TRAIN_HASH_TAG: train_hash(cfg), **owner_tags(),
+            **parent_tags(cfg.tracking.parent_run_id)}
     if context.multirun:
         tags[JOB_NUM_TAG] = str(context.job_num)
     if bad_input is not None:
@@ -114,14 +118,17 @@ def _already_done(store: Store, name: str, config_hash: str) -> str | None:
 
 def _run_and_log(job: PreparedJob, context: JobContext, store: Store, redactor: Redactor,
                  name: str, tags: dict[str, str]) -> float | None:
-    from aesweep.runtime import keras, limit_threads
+    from aesweep.runtime import device_name, keras, limit_threads, node_tags
+    from aesweep.tracking.checkpoints import shared_checkpoints
     from aesweep.tracking.runs import error_text, job_run, log_job
 
-    limit_threads(context.n_jobs)
+    limit_threads(context.threads)
     keras.backend.clear_session()  # a multirun runs every job in this process
+    tags |= {DEVICE_TAG: device_name(), **node_tags()}
     try:
         with job_run(store, redactor, name, tags, job.cfg) as run_id:
-            result = run_job(job)
+            with shared_checkpoints(store, run_id, job.cfg):
+                result = run_job(job)
             log_job(store, redactor, run_id, name, job, result, context.overrides)
     except Exception as error:
         if not context.multirun:

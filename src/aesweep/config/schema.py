@@ -24,6 +24,12 @@ class Task(StrEnum):
     auto = "auto"  # csv only: decided from the target column
 
 
+class CheckpointStore(StrEnum):
+    auto = "auto"
+    local = "local"
+    artifacts = "artifacts"
+
+
 class Scaler(StrEnum):
     standard = "standard"
     minmax = "minmax"
@@ -176,6 +182,10 @@ class PathsConfig:
 @dataclass
 class TrackingConfig:
     uri: str = MISSING
+    # Where training checkpoints live: a local directory (paths.checkpoints) or the
+    # tracking server's artifact store, so that jobs on other machines can resume from
+    # them. auto: the artifact store unless the store is a database (SQLite) on this disk.
+    checkpoints: CheckpointStore = CheckpointStore.auto
     experiment: str = "aesweep"
     # null: next to a local SQLite store, or the tracking server's default.
     artifact_location: str | None = None

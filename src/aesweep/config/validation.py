@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -29,12 +30,13 @@ NOT_HASHED = ("tracking", "sweep", "paths", "trainer.reuse_checkpoints", "traine
               "evaluation.cache_controls")
 
 
-def config_hash(cfg: DictConfig) -> str:
-    """A stable hash of what a job computes: the resolved config without ``NOT_HASHED``."""
+def config_hash(cfg: DictConfig, ignore: Sequence[str] = ()) -> str:
+    """A stable hash of what a job computes: the resolved config without ``NOT_HASHED``
+    and the dotted keys in ``ignore``."""
     container = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     assert isinstance(container, dict)
     container.pop("hydra", None)
-    for key in NOT_HASHED:
+    for key in (*NOT_HASHED, *ignore):
         *parents, leaf = key.split(".")
         node = container
         for part in parents:

@@ -7,6 +7,7 @@ would lose the sweep silently; every hook here fails the command instead, with o
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import sys
 from collections.abc import Callable
@@ -21,6 +22,9 @@ from aesweep.names import ENV_MASK, EPOCHS_PARAM, SWEEP_GRID_PREFIX, SWEEP_OVERR
 from aesweep.paths import check_writable, claim_dir
 
 _OPEN_SWEEPS: list[TrackingCallback] = []
+# Jobs the launcher reported dead without a result (a lost Ray node), by job number:
+# (their overrides, why). Filled by aesweep's sweeper in this process.
+LOST_JOBS: dict[int, tuple[list[str], str]] = {}
 
 
 def close_open_sweeps(status: str) -> None:
@@ -73,6 +77,7 @@ class TrackingCallback(Callback):
 
     def __init__(self) -> None:
         self._parent: str | None = None
+        self._swept_keys: list[str] = []
         self._store: Any = None
         self._redactor: Any = None
 
@@ -101,6 +106,8 @@ class TrackingCallback(Callback):
         params |= {f"{SWEEP_GRID_PREFIX}{key}": ENV_MASK if self._redactor.is_env(key, ",".join(
             values)) else ",".join(values) for key, values in grid.items()}
         name = "sweep " + overrides.run_name(task, self._redactor)
+        self._swept_keys = list(grid)
+        LOST_JOBS.clear()
         self._parent = runs.start_sweep_run(self._store, self._redactor, name, params)
         _OPEN_SWEEPS.append(self)
         atexit.register(self.close, "FAILED")  # only still open if the sweep crashed
@@ -119,6 +126,7 @@ class TrackingCallback(Callback):
         from aesweep.tracking.store import browse_hint
 
         assert self._parent is not None, "on_multirun_start did not open the sweep"
+        self._close_orphans("FAILED")
         print(sweep_table(self._store.uri, self._parent), flush=True)
         failed = failed_children(self._store, self._parent)
         report_error = None
@@ -146,6 +154,17 @@ class TrackingCallback(Callback):
             return
         from aesweep.tracking.runs import end_run
 
+        if status != "FINISHED":  # e.g. Ctrl-C: the jobs it interrupted
+            with contextlib.suppress(Exception):
+                self._close_orphans(status)
         parent, self._parent = self._parent, None
         _OPEN_SWEEPS.remove(self)
         end_run(self._store, parent, status, error, self._redactor)
+
+    def _close_orphans(self, status: str) -> None:
+        from aesweep.tracking import overrides, runs
+
+        assert self._parent is not None
+        lost = {num: (overrides.run_name(job, self._redactor, self._swept_keys), why)
+                for num, (job, why) in LOST_JOBS.items()}
+        runs.close_orphans(self._store, self._redactor, self._parent, status, lost)

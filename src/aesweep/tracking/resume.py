@@ -2,7 +2,7 @@
 
 A run is matched to a job by its ``config_hash`` tag. A RUNNING run is stale when the
 process that owns it (its host, pid and the pid's start time, as tags) is gone from
-this host.
+this host, or, from any host, when the sweep it belongs to has ended.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from mlflow.tracking import MlflowClient
 from aesweep.names import (
     HASH_TAG,
     HOST_TAG,
+    PARENT_TAG,
     PID_STARTED_TAG,
     PID_TAG,
     ROLE_TAG,
@@ -48,13 +49,25 @@ def is_alive(run: Run) -> bool | None:
         return False
 
 
+def sweep_ended(client: MlflowClient, run: Run) -> bool:
+    """Whether the sweep that ``run`` belongs to has ended: then no job of it still runs,
+    on any machine."""
+    parent = run.data.tags.get(PARENT_TAG)
+    return bool(parent) and client.get_run(parent).info.status != "RUNNING"
+
+
 def mark_stale(client: MlflowClient, run: Run) -> bool:
-    """Mark a RUNNING run FAILED if its owner process died; say whether it did."""
-    if is_alive(run) is not False:
-        return False
+    """Mark a RUNNING run FAILED if its owner process died (seen on this host) or its
+    sweep has ended (from any host); say whether it did."""
+    alive = is_alive(run)
     tags = run.data.tags
-    client.set_tag(run.info.run_id, STALE_TAG,
-                   f"process {tags[PID_TAG]} on {tags[HOST_TAG]} died while RUNNING")
+    if alive is False:
+        why = f"process {tags[PID_TAG]} on {tags[HOST_TAG]} died while RUNNING"
+    elif alive is None and sweep_ended(client, run):
+        why = f"its sweep {tags[PARENT_TAG]} ended while it was RUNNING"
+    else:
+        return False
+    client.set_tag(run.info.run_id, STALE_TAG, why)
     client.set_terminated(run.info.run_id, "FAILED")
     return True
 

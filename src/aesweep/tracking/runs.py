@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from importlib import metadata
 
@@ -19,6 +19,7 @@ from aesweep.job import JobResult, PreparedJob
 from aesweep.names import (
     ENCODED,
     ERROR_TAG,
+    JOB_NUM_TAG,
     PARENT_TAG,
     REUSED_TAG_PREFIX,
     ROLE_TAG,
@@ -116,6 +117,35 @@ def reuse_run(store: Store, parent_run_id: str | None, job_num: int, run_id: str
     if parent_run_id:
         store.client.set_tag(parent_run_id, f"{REUSED_TAG_PREFIX}{job_num}", run_id)
     return store.client.get_run(run_id).data.metrics.get(metric_key(ENCODED, metric))
+
+
+LOST = "its job ended without closing the run: its process, worker or node died"
+
+
+def close_orphans(store: Store, redactor: Redactor, parent_run_id: str, status: str,
+                  lost: Mapping[int, tuple[str, str]] = {}) -> int:
+    """Once every job of a sweep has returned, end its children still RUNNING with
+    ``status``: their process died (a lost Ray node, ``kill -9``) before closing them.
+    ``lost`` maps the number of a job that its launcher reported dead to (its run name,
+    why); such a job that never created a run gets a FAILED one, so that the sweep's
+    failures and a re-run see it. Returns how many runs were closed or created."""
+    runs = store.client.search_runs([store.experiment_id],
+                                    f"tags.`{PARENT_TAG}` = '{parent_run_id}'",
+                                    max_results=50_000)
+    seen = {run.data.tags.get(JOB_NUM_TAG) for run in runs}
+    closed = 0
+    for run in runs:
+        if run.info.status == "RUNNING":
+            num = run.data.tags.get(JOB_NUM_TAG, "")
+            why = lost[int(num)][1] if num.isdigit() and int(num) in lost else LOST
+            end_run(store, run.info.run_id, status, why, redactor)
+            closed += 1
+    for num, (name, why) in lost.items():
+        if str(num) not in seen:
+            tags = {**parent_tags(parent_run_id), JOB_NUM_TAG: str(num)}
+            end_run(store, create_run(store, redactor, name, tags), "FAILED", why, redactor)
+            closed += 1
+    return closed
 
 
 def failed_children(store: Store, parent_run_id: str) -> list[tuple[str, str]]:

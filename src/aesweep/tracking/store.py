@@ -97,6 +97,22 @@ def probe_server(uri: str, where: str, timeout: float = PROBE_SECONDS) -> None:
                                  f"({type(exc).__name__}); start it or fix the URI") from None
 
 
+def credentials_error(uri: str, error_code: str) -> ConfigError:
+    """What to do when a server with authentication (``--app-name basic-auth``) says no."""
+    keys = "MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD"
+    server = redact_uris(uri)
+    if error_code == "PERMISSION_DENIED":
+        return ConfigError(keys, f"the tracking server {server} denies this user access to "
+                                 f"the experiment; ask its admin for permission")
+    missing = [k for k in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
+               if not os.environ.get(k)]
+    if missing:
+        return ConfigError(keys, f"the tracking server {server} requires a login; set "
+                                 f"{' and '.join(missing)} in the environment")
+    return ConfigError(keys, f"the tracking server {server} rejected this username and "
+                             f"password (401)")
+
+
 def open_store(tracking: DictConfig) -> Store:
     """Check ``tracking.uri``, and create the store and the experiment if needed.
 
@@ -132,6 +148,8 @@ def open_store(tracking: DictConfig) -> Store:
         raise ConfigError(where, f"{db}.lock is held by another process for over "
                                  f"{LOCK_SECONDS} s; delete it if no aesweep runs") from None
     except MlflowException as exc:
+        if exc.error_code in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
+            raise credentials_error(uri, exc.error_code) from None
         reason = redact_uris(str(exc).strip().splitlines()[0][:300])
         raise ConfigError(where, f"cannot use the tracking store: {reason}") from None
     # MLflow prints "View run ... at: <tracking URI>" at every run's end, credentials and
