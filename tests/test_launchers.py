@@ -4,13 +4,14 @@ carries the environment the jobs need."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
-from aesweep.names import EPOCHS_PARAM, PARENT_TAG, RESUMED_TAG, TRAIN_HASH_TAG
+from aesweep.names import EPOCHS_PARAM, PARENT_TAG, RESUMED_TAG, THREADS_TAG, TRAIN_HASH_TAG
 from hydra_plugins.aesweep_plugins.ray_launcher import (
     LOCAL_OBJECT_STORE,
     init_arguments,
@@ -75,3 +76,5 @@ def test_parallel_workers_share_training_across_epoch_counts(tmp_path: Path) -> 
         assert sum(epochs_trained(r) for r in chain) == 4, [r.data.tags for r in chain]
         longest = max(chain, key=lambda r: int(r.data.params[EPOCHS_PARAM]))
         assert longest.data.tags[RESUMED_TAG] == "2"
+    # The machine's cores shared by the 2 workers.
+    assert {r.data.tags[THREADS_TAG] for r in runs} == {str(max(1, (os.cpu_count() or 1) // 2))}

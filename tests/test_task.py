@@ -13,6 +13,8 @@ from mlflow.tracking import MlflowClient
 from aesweep import task
 from aesweep.errors import ConfigError
 from aesweep.names import (
+    CHECKPOINT_EPOCHS_TAG,
+    CHECKPOINT_SOURCE_TAG,
     DATASET_TAG,
     ERROR_TAG,
     HASH_TAG,
@@ -22,9 +24,11 @@ from aesweep.names import (
     PARENT_TAG,
     PID_STARTED_TAG,
     PID_TAG,
+    RESUMED_TAG,
     REUSED_TAG_PREFIX,
     STALE_TAG,
     TASK_TAG,
+    TRAIN_HASH_TAG,
 )
 from aesweep.task import JobContext, run_task
 from aesweep.tracking.redaction import Redactor
@@ -137,3 +141,24 @@ def test_a_run_left_running_by_a_dead_process_is_marked_failed(tmp_path: Path) -
     mine_now = find_previous(store.client, store.experiment_id, "def")
     assert mine_now.stale == [] and mine_now.running_elsewhere is None
     assert store.client.get_run(alive).info.status == "RUNNING"
+
+
+def test_checkpoints_can_travel_through_the_artifact_store(tmp_path: Path) -> None:
+    """tracking.checkpoints=artifacts (the default with a server): a longer job resumes from
+    the checkpoint a shorter one uploaded, and nothing is written to paths.checkpoints."""
+    shared = [*FAST, f"paths.root={tmp_path}", "tracking.checkpoints=artifacts",
+              "sweep.epochs=[1,2]"]
+    run_task(compose_config([*shared, "trainer.epochs=1"]), JobContext(job_num=0))
+    run_task(compose_config([*shared, "trainer.epochs=2"]), JobContext(job_num=1))
+    short, long = sorted(runs_in(tmp_path), key=lambda r: r.data.params["trainer.epochs"])
+    assert short.data.tags[CHECKPOINT_EPOCHS_TAG] == "1"
+    assert long.data.tags[CHECKPOINT_SOURCE_TAG] == short.info.run_id
+    assert long.data.tags[RESUMED_TAG] == "1"
+    assert long.data.tags[CHECKPOINT_EPOCHS_TAG] == "2"  # only what it trained itself
+    assert long.data.tags[TRAIN_HASH_TAG] == short.data.tags[TRAIN_HASH_TAG]
+    assert long.data.tags[HASH_TAG] != short.data.tags[HASH_TAG]
+    assert not (tmp_path / "checkpoints").exists()
+    # The logged config shows paths.checkpoints as configured, not the scratch directory.
+    config = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}").download_artifacts(
+        long.info.run_id, "config/config.yaml", str(tmp_path))
+    assert f"checkpoints: {tmp_path}/checkpoints" in Path(config).read_text()

@@ -27,6 +27,7 @@ STALE_TAG = "aesweep.stale"  # on a run whose process died while it was RUNNING
 HOST_TAG, PID_TAG, PID_STARTED_TAG = "aesweep.host", "aesweep.pid", "aesweep.pid_started"
 NODE_TAG = "aesweep.node"  # the Ray node a job ran on, when it ran on Ray
 DEVICE_TAG = "aesweep.device"  # what trained the autoencoder: "CPU" or "GPU:0 (name)"
+THREADS_TAG = "aesweep.threads"  # the job's thread-pool size, when its launcher shares cores
 # Checkpoints in the artifact store (a tracking server): see tracking/checkpoints.py.
 TRAIN_HASH_TAG = "aesweep.train_hash"  # the config hash without the epoch count
 CHECKPOINT_EPOCHS_TAG = "aesweep.checkpoint_epochs"  # "10,20": checkpoints this run holds

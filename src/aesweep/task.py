@@ -26,6 +26,7 @@ from aesweep.names import (
     JOB_NUM_TAG,
     MAIN_METRIC_TAG,
     TASK_TAG,
+    THREADS_TAG,
     TRAIN_HASH_TAG,
     metric_key,
 )
@@ -125,6 +126,8 @@ def _run_and_log(job: PreparedJob, context: JobContext, store: Store, redactor: 
     limit_threads(context.threads)
     keras.backend.clear_session()  # a multirun runs every job in this process
     tags |= {DEVICE_TAG: device_name(), **node_tags()}
+    if context.threads:
+        tags[THREADS_TAG] = str(context.threads)
     try:
         with job_run(store, redactor, name, tags, job.cfg) as run_id:
             with shared_checkpoints(store, run_id, job.cfg):

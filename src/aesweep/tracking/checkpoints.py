@@ -71,9 +71,11 @@ def fetch(store: Store, cfg: DictConfig, into: Path) -> str | None:
     saved, run_id = best
     for key_dir in store.client.list_artifacts(run_id, ARTIFACT_DIR):
         key = Path(key_dir.path).name
+        target = into / ARTIFACT_DIR / key  # where the estimator looks for its key
+        target.mkdir(parents=True, exist_ok=True)
         for suffix in (".keras", ".history.json"):  # the history last: it marks it complete
             store.client.download_artifacts(
-                run_id, f"{ARTIFACT_DIR}/{key}/epochs_{saved}{suffix}", str(into))
+                run_id, f"{ARTIFACT_DIR}/{key}/epochs_{saved}{suffix}", str(target))
     log.info("resuming from the %d-epoch checkpoint of run %s", saved, run_id)
     return run_id
 

@@ -119,8 +119,12 @@ class AesweepRayLauncher(Launcher):
 
     def launch(self, job_overrides: Sequence[Sequence[str]],
                initial_job_idx: int) -> Sequence[JobReturn]:
-        import ray
-        from hydra_plugins.hydra_ray_launcher._launcher_util import _run_job
+        try:
+            import ray
+            from hydra_plugins.hydra_ray_launcher._launcher_util import _run_job
+        except ImportError as error:
+            raise ImportError(f"hydra/launcher=ray needs Ray and Hydra's Ray launcher: "
+                              f'pip install "aesweep[ray]" ({error})') from None
 
         assert self.config is not None and self.hydra_context is not None
         assert self.task_function is not None
