@@ -6,7 +6,8 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: install sweep run test test-fast lint ui clean
+.PHONY: install sweep run test test-fast lint ui server clean
+SERVER_PORT ?= 5001
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +43,9 @@ ui: $(STAMP)  ## MLflow UI over the embedded store; HOST=0.0.0.0 exposes it to y
 		--backend-store-uri sqlite:///$(CURDIR)/outputs/mlflow.db \
 		--host $(HOST) --port $(PORT) --workers 1
 
-clean:  ## delete every run, the store, checkpoints and caches under outputs/
+server: $(STAMP)  ## team tracking server on $(HOST):$(SERVER_PORT): PostgreSQL, proxied artifacts, basic auth
+	$(BIN)/aesweep-server --dir outputs/server --host $(HOST) --port $(SERVER_PORT)
+
+clean:  ## delete every run, the store, checkpoints and caches under outputs/ (not outputs/server)
 	rm -rf outputs/runs outputs/multirun outputs/reports outputs/mlflow.db outputs/mlflow.db.lock \
 		outputs/mlartifacts outputs/checkpoints outputs/cache

@@ -18,6 +18,8 @@ from helpers import (  # noqa: F401
     store_uri,
 )
 
+pytest_plugins = ["server_fixture"]  # the session's tracking server (tracking_server)
+
 
 @pytest.fixture(autouse=True)
 def _no_mlflow_environment(monkeypatch: pytest.MonkeyPatch) -> None:

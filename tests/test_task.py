@@ -33,7 +33,7 @@ from aesweep.names import (
 from aesweep.task import JobContext, run_task
 from aesweep.tracking.redaction import Redactor
 from aesweep.tracking.resume import find_previous, owner_tags
-from aesweep.tracking.runs import create_run, start_sweep_run
+from aesweep.tracking.runs import close_orphans, create_run, start_sweep_run
 from aesweep.tracking.store import open_store
 
 from helpers import TINY, compose_config
@@ -143,6 +143,25 @@ def test_a_run_left_running_by_a_dead_process_is_marked_failed(tmp_path: Path) -
     assert store.client.get_run(alive).info.status == "RUNNING"
 
 
+def test_a_run_on_another_host_is_stale_once_its_sweep_has_ended(tmp_path: Path) -> None:
+    """A host's pids say nothing about another host's: there a RUNNING child is stale only
+    when its sweep has ended (its driver is done with every job)."""
+    store = open_store(compose_config([*FAST, f"paths.root={tmp_path}"]).tracking)
+    elsewhere = {HOST_TAG: "another-node", PID_TAG: "1", PID_STARTED_TAG: "0.0"}
+    for sweep_status, hash_ in (("RUNNING", "live"), ("FAILED", "over")):
+        parent = create_run(store, Redactor(), "sweep", owner_tags())
+        child = create_run(store, Redactor(), "job", {**elsewhere, HASH_TAG: hash_,
+                                                       PARENT_TAG: parent})
+        if sweep_status != "RUNNING":
+            store.client.set_terminated(parent, sweep_status)
+        previous = find_previous(store.client, store.experiment_id, hash_)
+        if sweep_status == "RUNNING":
+            assert previous.stale == [] and store.client.get_run(child).info.status == "RUNNING"
+        else:
+            assert previous.stale == [child]
+            assert "ended" in store.client.get_run(child).data.tags[STALE_TAG]
+
+
 def test_checkpoints_can_travel_through_the_artifact_store(tmp_path: Path) -> None:
     """tracking.checkpoints=artifacts (the default with a server): a longer job resumes from
     the checkpoint a shorter one uploaded, and nothing is written to paths.checkpoints."""
@@ -162,3 +181,21 @@ def test_checkpoints_can_travel_through_the_artifact_store(tmp_path: Path) -> No
     config = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}").download_artifacts(
         long.info.run_id, "config/config.yaml", str(tmp_path))
     assert f"checkpoints: {tmp_path}/checkpoints" in Path(config).read_text()
+
+
+def test_the_driver_closes_runs_whose_jobs_died(tmp_path: Path) -> None:
+    """Once every job returned: a child still RUNNING ends FAILED with the launcher's
+    reason, and a job lost before it created a run gets a FAILED run."""
+    store = open_store(compose_config([*FAST, f"paths.root={tmp_path}"]).tracking)
+    parent = create_run(store, Redactor(), "sweep", owner_tags())
+    running = create_run(store, Redactor(), "bottleneck=3",
+                         {PARENT_TAG: parent, JOB_NUM_TAG: "0"})
+    lost = {0: ("bottleneck=3", "NodeDiedError: node 1a2b died"),
+            1: ("bottleneck=5", "WorkerCrashedError: the worker died")}
+    assert close_orphans(store, Redactor(), parent, "FAILED", lost) == 2
+    runs = {r.info.run_name: r for r in runs_in(tmp_path) if r.info.run_id != parent}
+    assert runs["bottleneck=3"].info.run_id == running
+    assert runs["bottleneck=3"].data.tags[ERROR_TAG] == "NodeDiedError: node 1a2b died"
+    assert runs["bottleneck=5"].data.tags[ERROR_TAG] == "WorkerCrashedError: the worker died"
+    assert runs["bottleneck=5"].data.tags[JOB_NUM_TAG] == "1"
+    assert {r.info.status for r in runs.values()} == {"FAILED"}
