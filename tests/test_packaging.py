@@ -41,9 +41,17 @@ def entry_point(site: Path, name: str) -> str:
     return parser["console_scripts"][name]
 
 
-def test_wheel_declares_both_console_scripts(unpacked_wheel: Path) -> None:
+def test_wheel_declares_the_console_scripts(unpacked_wheel: Path) -> None:
     assert entry_point(unpacked_wheel, "aesweep") == "aesweep.app:main"
     assert entry_point(unpacked_wheel, "aesweep-report") == "aesweep.report.cli:main"
+    assert entry_point(unpacked_wheel, "aesweep-server") == "aesweep.server:main"
+
+
+def test_wheel_ships_the_hydra_plugins_in_their_namespace(unpacked_wheel: Path) -> None:
+    plugins = unpacked_wheel / "hydra_plugins"
+    assert not (plugins / "__init__.py").exists()  # a namespace package, shared with others
+    for name in ("sweeper.py", "ray_launcher.py", "search_path.py"):
+        assert (plugins / "aesweep_plugins" / name).is_file(), name
 
 
 @pytest.mark.slow
