@@ -55,6 +55,16 @@ measurement helps another.
    time per row at 1M <= 1.3x that at 10k, and peak RSS grows by <= 1.5x the data's own
    bytes per row from 100k to 1M (a second copy of the data would make it 2x).
 
+Launchers (``launchers.py``). One 8-job sweep, each way a fresh process in a fresh
+directory: in-process, joblib and Ray (2 workers), and the same trainings as a plain Ray
+Tune experiment. Speed-ups over in-process (>= 1.6x), Ray's overhead per job beyond
+joblib's (<= 1 s; defined in ``launchers.py``), aesweep on Ray / Ray Tune (<= 1.1).
+
+Tracking server (``server_load.py``). A TrackingServer (PostgreSQL, basic auth, one worker)
+in a temporary directory, loaded for 60 s by 32 client threads, each logging whole job
+results (params, per-epoch metrics, final metrics, two artifacts) under a parent run: jobs
+logged per second, the p95 of one job's logging, nothing lost, and a projection to 100 nodes.
+
 Training settings ("explore"): each setting trains one model on 2,048 rows (no validation),
 warmed up by two untimed epochs, then one timed epoch per round, round-robin over all
 settings and both shapes, 5 rounds. Plain Keras: defaults, ``jit_compile=True`` (Keras's
@@ -79,6 +89,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import launchers
 import sections
 from sections import GIB, say
 
@@ -86,7 +97,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 TARGETS = {"ratio_reference": 1.05, "ratio_small": 0.5, "flops_share": 0.70,
            "sweep_ratio": 0.5, "overhead_share": 0.10, "peak_rss_gib": 1.5,
-           "growth_time_per_row": 1.3, "growth_bytes_per_row": 1.5}
+           "growth_time_per_row": 1.3, "growth_bytes_per_row": 1.5,
+           "launcher_speedup": 1.6, "ray_overhead_s": 1.0, "ray_vs_tune": 1.1}
 PROFILES: dict[str, dict[str, Any]] = {
     "full": {
         "reps": 3,
@@ -98,6 +110,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "seed": {"epochs": None, "warm_epochs": 2, "reps": 3},
         "sweep": {"bottlenecks": [8, 16, 32], "epochs": [2, 4, 8],
                   "data": ["+experiment=seed_article"]},
+        "launchers": {"bottlenecks": [4, 8, 16, 32], "seeds": [0, 1], "n_samples": 16000,
+                      "n_features": 100, "epochs": 10},
+        "server_throughput": {"clients": 32, "seconds": 60},
     },
     "quick": {
         "reps": 1,
@@ -107,9 +122,12 @@ PROFILES: dict[str, dict[str, Any]] = {
         "growth": {"plan": {"5000": (2, 1), "20000": (2, 1), "80000": (2, 1)}},
         "seed": {"epochs": 2, "warm_epochs": 1, "reps": 1},
         "sweep": {"bottlenecks": [4, 8], "epochs": [1, 2], "data": []},
+        "launchers": {"bottlenecks": [4, 8], "seeds": [0], "n_samples": 1000, "n_features": 20,
+                      "epochs": 2, "quiet_patience_s": 10},
+        "server_throughput": {"clients": 32, "seconds": 5},
     },
 }
-SECTIONS = ("per_step", "explore", "growth", "seed", "sweep")
+SECTIONS = ("per_step", "explore", "growth", "seed", "sweep", "launchers", "server_throughput")
 
 
 def verdict(ok: bool) -> str:
@@ -163,6 +181,30 @@ def summary_rows(res: dict) -> list[tuple[str, str, str, str]]:
                      + f"; +{gr['rss_bytes_per_row_top']:.0f} B/row = "
                      f"{gr['rss_copies_of_data']:.2f}x the data",
                      "<= 1.5x data/row", verdict(gr["memory_linear"])))
+    if la := res.get("launchers"):
+        w, o, nt = la["walls_s"], la["overhead_per_job_s"], la["non_training_per_job_s"]
+        for way in ("joblib", "ray"):
+            rows.append((f"launchers: {la['jobs']} jobs on {way}, speed-up over in-process",
+                         f"{w['in-process']:.0f} / {w[way]:.0f} s = {la[f'speedup_{way}']:.2f}x "
+                         f"(other processes took {la['ways']['in-process']['others_cores']:.2f}"
+                         f" / {la['ways'][way]['others_cores']:.2f} cores)",
+                         ">= 1.6x", verdict(la[f"speedup_{way}"] >= TARGETS["launcher_speedup"])))
+        rows.append(("launchers: Ray's overhead per job",
+                     f"{la['ray_overhead_per_job_s']:.2f} s beyond joblib's (slot-s per job "
+                     f"outside own work: Ray {o['ray']:.2f}, joblib {o['joblib']:.2f}, "
+                     f"in-process {o['in-process']:.2f})",
+                     "<= 1 s", verdict(la["ray_overhead_per_job_s"] <= TARGETS["ray_overhead_s"])))
+        rows.append(("launchers: aesweep on Ray / Ray Tune",
+                     f"{w['ray']:.0f} / {w['tune']:.0f} s = {la['ray_vs_tune']:.2f} (outside "
+                     f"training: {nt['ray']:.1f} vs {nt['tune']:.1f} slot-s per job)",
+                     "<= 1.1", verdict(la["ray_vs_tune"] <= TARGETS["ray_vs_tune"])))
+    if st := res.get("server_throughput"):
+        cases = st["projection"]["cases"]
+        rows.append(("7 tracking server: jobs logged by 32 clients",
+                     f"{st['jobs_per_s']:.2f} jobs/s, p95 {st['latency_s']['p95']:.1f} s per job; "
+                     + "; ".join(f"100 nodes of {c['job_s']:.0f} s jobs: {c['capacity_ratio']:.2f}x"
+                                 " needed" for c in cases.values()),
+                     "nothing lost", verdict(st["check"]["lost"] == 0 and not st["errors"])))
     return rows
 
 
@@ -225,7 +267,10 @@ def main() -> int:
             "explore": lambda: sections.explore(profile, tmp / "explore"),
             "growth": lambda: sections.growth(profile, tmp / "growth"),
             "seed": lambda: sections.seed_article(profile, tmp / "seed"),
-            "sweep": lambda: sections.sweep(profile, tmp / "sweep")}
+            "sweep": lambda: sections.sweep(profile, tmp / "sweep"),
+            "launchers": lambda: launchers.launchers(profile, tmp / "launchers"),
+            "server_throughput": lambda: sections.server_throughput(profile,
+                                                                    tmp / "server_throughput")}
     try:
         for section in [s for s in SECTIONS if s in only]:
             clock, load = time.perf_counter(), os.getloadavg()

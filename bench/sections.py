@@ -300,3 +300,27 @@ def sweep(profile: dict, tmp: Path) -> dict:
             f"training, {trained} epochs trained")
     return {"bottlenecks": bottlenecks, "epochs": epochs, "jobs": len(grid), "data": data,
             **r, "ratio": r["multirun"]["wall_s"] / r["naive"]["wall_s"]}
+
+
+# ---------------------------------------------------------------------------- 7 server
+
+
+def server_throughput(profile: dict, tmp: Path) -> dict:
+    """``server_load.py --start``: a TrackingServer (PostgreSQL, basic auth, 1 worker) in
+    ``tmp``, loaded by concurrent clients; in its own process (the driver imports no MLflow)."""
+    s = profile["server_throughput"]
+    say(f"\n== 7. tracking server throughput: {s['clients']} clients for {s['seconds']} s ==")
+    out = tmp / "load.json"
+    run_cli([PYTHON, str(BENCH / "server_load.py"), "--start", str(tmp / "server"),
+             "--clients", str(s["clients"]), "--seconds", str(s["seconds"]),
+             "--json", str(out)], tmp)
+    result = json.loads(out.read_text())
+    lat = result["latency_s"]
+    say(f"  {result['jobs']} jobs in {result['elapsed_s']:.1f} s = {result['jobs_per_s']:.2f} "
+        f"jobs/s; latency p50 {lat['p50']:.2f} s, p95 {lat['p95']:.2f} s; server CPU "
+        f"{result['server_cpu_s_per_job']:.3f} s/job; lost {result['check']['lost']}")
+    for name, case in result["projection"]["cases"].items():
+        say(f"  100 nodes x 2 jobs of {case['job_s']:.0f} s ({name}): need "
+            f"{case['required_jobs_per_s']:.2f} jobs/s; measured / needed = "
+            f"{case['capacity_ratio']:.2f}{' (saturates)' if case['saturates'] else ''}")
+    return result

@@ -37,12 +37,14 @@ def test_ray_init_arguments_local_vs_joining_a_cluster() -> None:
     env = {"MLFLOW_TRACKING_PASSWORD": "pw"}
     local = init_arguments({"address": None, "num_cpus": 2, "object_store_memory": None}, env)
     assert local["num_cpus"] == 2 and local["object_store_memory"] == LOCAL_OBJECT_STORE
-    assert local["runtime_env"] == {"env_vars": env}
+    assert "runtime_env" not in local  # its workers inherit this environment
+    assert local["address"] == "local"  # never a cluster left running on this machine
     joining = init_arguments({"address": "auto", "num_cpus": None, "num_gpus": None,
                               "include_dashboard": False}, env)
     # ray.init refuses local-only settings when joining; an explicit value still goes.
     assert "num_cpus" not in joining and "object_store_memory" not in joining
     assert joining["include_dashboard"] is False and joining["address"] == "auto"
+    assert joining["runtime_env"] == {"env_vars": env}
 
 
 def test_jobs_get_the_tracking_environment_and_what_the_config_reads() -> None:

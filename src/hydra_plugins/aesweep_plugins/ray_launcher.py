@@ -7,10 +7,11 @@ the upstream launcher, and differs where a cluster needs it to:
 - **Joining a cluster works as typed.** Upstream always passes ``object_store_memory``,
   which ``ray.init`` refuses when joining a running cluster. Here the local-only settings
   (``num_cpus``, ``object_store_memory``, ...) are passed only to a new local instance.
-- **Workers get the environment the jobs need.** Ray workers inherit the environment of
-  ``ray start``, not the driver's. The tracking credentials (``MLFLOW_*``) and every
-  variable the config reads with ``${oc.env:...}`` travel in Ray's ``runtime_env``,
-  never in a config file or a log line.
+- **Workers get the environment the jobs need.** On a cluster, Ray workers inherit the
+  environment of ``ray start``, not the driver's. The tracking credentials (``MLFLOW_*``)
+  and every variable the config reads with ``${oc.env:...}`` travel in Ray's
+  ``runtime_env``, never in a config file or a log line. (A new local instance's workers
+  inherit the driver's environment, and a runtime environment would only delay their start.)
 - **A lost node fails its jobs, not the sweep.** Results are gathered as tasks finish; a
   task that died with its node or worker comes back as a FAILED job, so the other jobs'
   results are kept and the driver marks the job's run FAILED. ``max_retries: 0`` by
@@ -52,7 +53,8 @@ _OC_ENV = re.compile(r"\$\{oc\.env:([A-Za-z_][A-Za-z0-9_]*)")
 
 @dataclass
 class RayConf:
-    # ray.init's arguments. address null: a new local Ray instance; join a running cluster
+    # ray.init's arguments. address null: a new local Ray instance (never a cluster that
+    # happens to run on this machine, as ray.init's own default would); join a running cluster
     # with address=auto (on one of its nodes) or ray://HOST:10001 (Ray Client). Settings that
     # only apply to a new local instance (num_cpus, object_store_memory, ...) are left out
     # when joining, so +hydra.launcher.ray.init.object_store_memory=null is not needed.
@@ -93,16 +95,19 @@ def init_arguments(init: Any, env: dict[str, str]) -> dict[str, Any]:
     kwargs = dict(OmegaConf.to_container(init, resolve=True) if OmegaConf.is_config(init)
                   else init)
     joining = kwargs.get("address") not in (None, "", "local")
+    if not joining:  # None would join any cluster `ray start` left on this machine
+        kwargs["address"] = "local"
     if joining:
         kwargs = {k: v for k, v in kwargs.items() if k not in LOCAL_ONLY or v is not None}
     else:
         kwargs.setdefault("object_store_memory", LOCAL_OBJECT_STORE)
         if kwargs.get("object_store_memory") is None:
             kwargs["object_store_memory"] = LOCAL_OBJECT_STORE
-    kwargs = {k: v for k, v in kwargs.items() if v is not None or k == "address"}
-    runtime_env = dict(kwargs.get("runtime_env") or {})
-    runtime_env["env_vars"] = {**env, **(runtime_env.get("env_vars") or {})}
-    kwargs["runtime_env"] = runtime_env
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    if joining and env:  # a new local instance's workers inherit this process's environment
+        runtime_env = dict(kwargs.get("runtime_env") or {})
+        runtime_env["env_vars"] = {**env, **(runtime_env.get("env_vars") or {})}
+        kwargs["runtime_env"] = runtime_env
     return kwargs
 
 
@@ -133,7 +138,7 @@ class AesweepRayLauncher(Launcher):
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         if not ray.is_initialized():
             kwargs = init_arguments(self.ray_cfg.init, job_environment(self.config))
-            where = kwargs.get("address") or "a new local instance"
+            where = "a new local instance" if kwargs["address"] == "local" else kwargs["address"]
             log.info("Ray: connecting to %s", where)  # not the kwargs: they hold secrets
             ray.init(**kwargs)
         remote = OmegaConf.to_container(self.ray_cfg.remote, resolve=True) or {}
