@@ -110,9 +110,10 @@ def test_a_sweep_over_epochs_2_and_4_trains_4_epochs(tmp_path: Path) -> None:
     runs = [r for r in client.search_runs([experiment.experiment_id])
             if "mlflow.parentRunId" in r.data.tags]
     by_epochs = {int(r.data.params["trainer.epochs"]): r for r in runs}
-    # The 4-epoch job ran first and checkpointed at 2: 4 epochs trained in all.
-    assert "resumed_from_epochs" not in by_epochs[4].data.tags
-    assert by_epochs[2].data.tags["resumed_from_epochs"] == "2"
+    # Written 4,2, run shortest first: the 4-epoch job resumed from the 2-epoch job's
+    # checkpoint, so 4 epochs were trained in all.
+    assert "resumed_from_epochs" not in by_epochs[2].data.tags
+    assert by_epochs[4].data.tags["resumed_from_epochs"] == "2"
     for epochs, run in by_epochs.items():
         history = client.get_metric_history(run.info.run_id, "train_loss")
         assert [m.step for m in history] == list(range(1, epochs + 1))
