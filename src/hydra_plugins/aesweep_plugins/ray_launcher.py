@@ -46,6 +46,7 @@ LOCAL_ONLY = ("num_cpus", "num_gpus", "resources", "object_store_memory", "inclu
 # A local instance's object store: jobs pass only configs and small results through it
 # (the upstream launcher's default, https://github.com/ray-project/ray/issues/11966).
 LOCAL_OBJECT_STORE = 78_643_200
+TOKEN_NOTICE_LOGGER = "ray._private.authentication.authentication_token_setup"
 # What a job may read from the environment besides the config's ${oc.env:...} keys.
 ENV_PREFIXES = ("MLFLOW_", "AESWEEP_")
 _OC_ENV = re.compile(r"\$\{oc\.env:([A-Za-z_][A-Za-z0-9_]*)")
@@ -140,6 +141,9 @@ class AesweepRayLauncher(Launcher):
             kwargs = init_arguments(self.ray_cfg.init, job_environment(self.config))
             where = "a new local instance" if kwargs["address"] == "local" else kwargs["address"]
             log.info("Ray: connecting to %s", where)  # not the kwargs: they hold secrets
+            # A new local instance announces that it secures itself with a token (Ray's
+            # default since 2.52): a notice, not a problem to act on.
+            logging.getLogger(TOKEN_NOTICE_LOGGER).setLevel(logging.ERROR)
             ray.init(**kwargs)
         remote = OmegaConf.to_container(self.ray_cfg.remote, resolve=True) or {}
         run_job_on_ray = ray.remote(**remote)(_run_job)
