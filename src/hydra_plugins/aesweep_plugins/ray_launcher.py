@@ -40,9 +40,6 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 log = logging.getLogger(__name__)
 
-# ray.init settings that only apply when it starts a new local instance.
-LOCAL_ONLY = ("num_cpus", "num_gpus", "resources", "object_store_memory", "include_dashboard",
-              "dashboard_host", "dashboard_port", "_temp_dir")
 # A local instance's object store: jobs pass only configs and small results through it
 # (the upstream launcher's default, https://github.com/ray-project/ray/issues/11966).
 LOCAL_OBJECT_STORE = 78_643_200
@@ -91,20 +88,17 @@ def job_environment(config: DictConfig, environ: Optional[dict[str, str]] = None
 
 
 def init_arguments(init: Any, env: dict[str, str]) -> dict[str, Any]:
-    """``ray.init``'s keyword arguments: local-only settings dropped when joining a cluster,
-    and ``env`` added to the runtime environment's variables."""
+    """``ray.init``'s keyword arguments. Unset (None) settings are left out: when joining a
+    cluster, ray.init refuses the local-only ones (``num_cpus``, ``object_store_memory``, ...)
+    even as None. Joining, ``env`` is added to the runtime environment's variables."""
     kwargs = dict(OmegaConf.to_container(init, resolve=True) if OmegaConf.is_config(init)
                   else init)
     joining = kwargs.get("address") not in (None, "", "local")
-    if not joining:  # None would join any cluster `ray start` left on this machine
-        kwargs["address"] = "local"
-    if joining:
-        kwargs = {k: v for k, v in kwargs.items() if k not in LOCAL_ONLY or v is not None}
-    else:
-        kwargs.setdefault("object_store_memory", LOCAL_OBJECT_STORE)
+    if not joining:
+        kwargs["address"] = "local"  # None would join any cluster `ray start` left here
         if kwargs.get("object_store_memory") is None:
             kwargs["object_store_memory"] = LOCAL_OBJECT_STORE
-    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}  # Ray's defaults
     if joining and env:  # a new local instance's workers inherit this process's environment
         runtime_env = dict(kwargs.get("runtime_env") or {})
         runtime_env["env_vars"] = {**env, **(runtime_env.get("env_vars") or {})}
