@@ -45,12 +45,17 @@ def import_tensorflow() -> ModuleType:
     return tensorflow
 
 
+def _ray_worker() -> ModuleType | None:
+    """Ray, when this process runs a Ray task (only then has it imported Ray)."""
+    ray = sys.modules.get("ray")
+    return ray if ray is not None and ray.is_initialized() else None
+
+
 def job_threads(n_jobs: int | None = None, cpus_per_task: int | None = None) -> int | None:
     """How many threads one job may use: the CPUs Ray assigned to its task, else SLURM's
     or the launcher's ``cpus_per_task``, else this machine's cores shared by ``n_jobs``
     workers (joblib; -1: one per core). None: all cores (one job at a time)."""
-    ray = sys.modules.get("ray")  # only a Ray worker has imported it
-    if ray is not None and ray.is_initialized():
+    if ray := _ray_worker():
         cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
         if cpus:
             return max(1, int(cpus))
@@ -98,8 +103,8 @@ def device_name() -> str:
 
 def node_tags() -> dict[str, str]:
     """The Ray node this job runs on, when it runs on Ray (tagged on its run)."""
-    ray = sys.modules.get("ray")
-    if ray is None or not ray.is_initialized():
+    ray = _ray_worker()
+    if ray is None:
         return {}
     from aesweep.names import NODE_TAG
 

@@ -206,13 +206,21 @@ class Checkpoints:
     def _history(self, epochs: int) -> Path:
         return self.directory / f"epochs_{epochs}.history.json"
 
+    def files(self, epochs: int) -> tuple[Path, Path]:
+        """A checkpoint's files: the model, then the history (whose presence marks it whole)."""
+        return self._model(epochs), self._history(epochs)
+
+    def saved(self) -> list[int]:
+        """The epoch counts of the complete checkpoints, ascending."""
+        if not self.directory.is_dir():
+            return []
+        counts = (int(p.name.split("_")[1].split(".")[0])
+                  for p in self.directory.glob("epochs_*.history.json"))
+        return sorted(e for e in counts if self._model(e).is_file())
+
     def best(self, at_most: int) -> int | None:
         """The largest saved epoch count <= ``at_most``, if any."""
-        saved = [int(p.name.split("_")[1].split(".")[0])
-                 for p in self.directory.glob("epochs_*.history.json")] if (
-            self.directory.is_dir()) else []
-        fitting = [e for e in saved if e <= at_most and self._model(e).is_file()]
-        return max(fitting, default=None)
+        return max((e for e in self.saved() if e <= at_most), default=None)
 
     def save(self, model: keras.Model, epochs: int, history: History) -> None:
         """Write atomically: a reader never sees a half-written checkpoint."""

@@ -25,13 +25,12 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from omegaconf import DictConfig, OmegaConf, read_write
 
 from aesweep.config import config_hash
 from aesweep.names import CHECKPOINT_EPOCHS_TAG, CHECKPOINT_SOURCE_TAG, TRAIN_HASH_TAG
-from aesweep.tracking.store import DATABASES, Store
+from aesweep.tracking.store import DATABASES, Store, uri_scheme
 
 log = logging.getLogger("aesweep")
 
@@ -45,7 +44,7 @@ def in_artifact_store(cfg: DictConfig) -> bool:
     """Whether this job's checkpoints go through the tracking server's artifact store."""
     where = str(cfg.tracking.checkpoints)
     if where == "auto":
-        return urlsplit(str(cfg.tracking.uri)).scheme.split("+")[0].lower() not in DATABASES
+        return uri_scheme(str(cfg.tracking.uri)) not in DATABASES
     return where == "artifacts"
 
 
@@ -54,8 +53,11 @@ def train_hash(cfg: DictConfig) -> str:
     return config_hash(cfg, ignore=NOT_TRAINING)
 
 
-def fetch(store: Store, cfg: DictConfig, into: Path) -> str | None:
-    """Download the best checkpoint for this job into ``into``; return its run's id."""
+def fetch(store: Store, cfg: DictConfig, root: Path) -> tuple[str, int] | None:
+    """Download the best checkpoint for this job under ``root`` (a checkpoint directory);
+    return its run's id and epoch count."""
+    from aesweep.training import Checkpoints  # TensorFlow: only once a job trains
+
     epochs = int(cfg.trainer.epochs)
     runs = store.client.search_runs(
         [store.experiment_id], f"tags.`{TRAIN_HASH_TAG}` = '{train_hash(cfg)}'",
@@ -70,39 +72,32 @@ def fetch(store: Store, cfg: DictConfig, into: Path) -> str | None:
         return None
     saved, run_id = best
     for key_dir in store.client.list_artifacts(run_id, ARTIFACT_DIR):
-        key = Path(key_dir.path).name
-        target = into / ARTIFACT_DIR / key  # where the estimator looks for its key
-        target.mkdir(parents=True, exist_ok=True)
-        for suffix in (".keras", ".history.json"):  # the history last: it marks it complete
+        checkpoints = Checkpoints(root, Path(key_dir.path).name)
+        checkpoints.directory.mkdir(parents=True, exist_ok=True)
+        for path in checkpoints.files(saved):  # the history last: it marks it whole
             store.client.download_artifacts(
-                run_id, f"{ARTIFACT_DIR}/{key}/epochs_{saved}{suffix}", str(target))
+                run_id, f"{key_dir.path}/{path.name}", str(checkpoints.directory))
     log.info("resuming from the %d-epoch checkpoint of run %s", saved, run_id)
-    return run_id
+    return run_id, saved
 
 
-def publish(store: Store, run_id: str, scratch: Path) -> list[int]:
-    """Upload the checkpoints written in ``scratch`` (not those fetched into it) as
-    artifacts of ``run_id``; return their epoch counts, also set as a tag."""
-    root = scratch / ARTIFACT_DIR
-    published: list[int] = []
-    for history in sorted(root.glob("*/epochs_*.history.json")):
-        if history.with_name(history.name + ".fetched").exists():
-            continue
-        epochs = int(history.name.split("_")[1].split(".")[0])
-        model = history.with_name(f"epochs_{epochs}.keras")
-        artifact_path = f"{ARTIFACT_DIR}/{history.parent.name}"
-        store.client.log_artifact(run_id, str(model), artifact_path)
-        store.client.log_artifact(run_id, str(history), artifact_path)
-        published.append(epochs)
+def publish(store: Store, run_id: str, root: Path, fetched: int | None = None) -> list[int]:
+    """Upload the checkpoints under ``root`` (but the ``fetched`` one) as artifacts of
+    ``run_id``; return their epoch counts, also set as a tag."""
+    from aesweep.training import Checkpoints
+
+    published: set[int] = set()
+    for key_dir in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
+        checkpoints = Checkpoints(root, key_dir.name)
+        for epochs in checkpoints.saved():
+            if epochs == fetched:
+                continue
+            for path in checkpoints.files(epochs):
+                store.client.log_artifact(run_id, str(path), f"{ARTIFACT_DIR}/{key_dir.name}")
+            published.add(epochs)
     if published:  # set last: a reader sees only checkpoints that are whole
         store.client.set_tag(run_id, CHECKPOINT_EPOCHS_TAG, ",".join(map(str, sorted(published))))
     return sorted(published)
-
-
-def mark_fetched(scratch: Path) -> None:
-    """Flag every checkpoint now in ``scratch`` as fetched, so it is not published again."""
-    for history in (scratch / ARTIFACT_DIR).glob("*/epochs_*.history.json"):
-        history.with_name(history.name + ".fetched").touch()
 
 
 @contextmanager
@@ -114,16 +109,16 @@ def shared_checkpoints(store: Store, run_id: str, cfg: DictConfig) -> Iterator[N
         yield
         return
     with tempfile.TemporaryDirectory(prefix="aesweep-checkpoints-") as scratch:
-        source = fetch(store, cfg, Path(scratch))
-        mark_fetched(Path(scratch))
+        root = Path(scratch, ARTIFACT_DIR)
+        source = fetch(store, cfg, root)
         if source:
-            store.client.set_tag(run_id, CHECKPOINT_SOURCE_TAG, source)
+            store.client.set_tag(run_id, CHECKPOINT_SOURCE_TAG, source[0])
         configured = OmegaConf.to_container(cfg.paths, resolve=False)["checkpoints"]
         with read_write(cfg.paths):
-            cfg.paths.checkpoints = str(Path(scratch, ARTIFACT_DIR))
+            cfg.paths.checkpoints = str(root)
         try:
             yield
         finally:  # the logged config shows what was configured, not the scratch directory
             with read_write(cfg.paths):
                 cfg.paths.checkpoints = configured
-        publish(store, run_id, Path(scratch))
+        publish(store, run_id, root, fetched=source[1] if source else None)

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from importlib import metadata
 
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Metric, Param, Run, RunTag
 from omegaconf import DictConfig, OmegaConf
 
 from aesweep.job import JobResult, PreparedJob
@@ -119,6 +119,13 @@ def reuse_run(store: Store, parent_run_id: str | None, job_num: int, run_id: str
     return store.client.get_run(run_id).data.metrics.get(metric_key(ENCODED, metric))
 
 
+def children(store: Store, parent_run_id: str) -> list[Run]:
+    """Every run of a sweep, whichever process or machine ran it."""
+    return store.client.search_runs([store.experiment_id],
+                                    f"tags.`{PARENT_TAG}` = '{parent_run_id}'",
+                                    max_results=50_000)
+
+
 LOST = "its job ended without closing the run: its process, worker or node died"
 
 
@@ -129,9 +136,7 @@ def close_orphans(store: Store, redactor: Redactor, parent_run_id: str, status: 
     ``lost`` maps the number of a job that its launcher reported dead to (its run name,
     why); such a job that never created a run gets a FAILED one, so that the sweep's
     failures and a re-run see it. Returns how many runs were closed or created."""
-    runs = store.client.search_runs([store.experiment_id],
-                                    f"tags.`{PARENT_TAG}` = '{parent_run_id}'",
-                                    max_results=50_000)
+    runs = children(store, parent_run_id)
     seen = {run.data.tags.get(JOB_NUM_TAG) for run in runs}
     closed = 0
     for run in runs:
@@ -151,9 +156,7 @@ def close_orphans(store: Store, redactor: Redactor, parent_run_id: str, status: 
 def failed_children(store: Store, parent_run_id: str) -> list[tuple[str, str]]:
     """(run name, error) of every child of a sweep that did not finish, whichever process
     or machine ran it."""
-    runs = store.client.search_runs([store.experiment_id],
-                                    f"tags.`{PARENT_TAG}` = '{parent_run_id}'",
-                                    max_results=50_000)
+    runs = children(store, parent_run_id)
     return [(run.info.run_name, run.data.tags.get(ERROR_TAG) or run.info.status)
             for run in runs if run.info.status != "FINISHED"]
 

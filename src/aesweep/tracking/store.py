@@ -50,10 +50,15 @@ def sqlite_path(uri: str) -> Path | None:
     return Path(uri.removeprefix("sqlite:///")).absolute()
 
 
+def uri_scheme(uri: str) -> str:
+    """A tracking URI's store kind: "sqlite", "postgresql" (for postgresql+psycopg2), "http"..."""
+    return urlsplit(uri).scheme.split("+")[0].lower()
+
+
 def check_tracking_uri(uri: str, key: str = "tracking.uri") -> None:
     """Raise :class:`ConfigError` for a URI no MLflow tracking store answers to."""
     where = f"{key}={redact_uris(uri)}"
-    scheme = urlsplit(uri).scheme.split("+")[0].lower()
+    scheme = uri_scheme(uri)
     allowed = "sqlite:///PATH, postgresql://, mysql://, mssql://, http(s)://HOST:PORT or databricks"
     if not scheme or scheme == "file":
         raise ConfigError(where, f"not a tracking store URI (MLflow no longer supports file "
