@@ -123,7 +123,7 @@ def test_the_sweep_table_and_report(ray_sweep) -> None:
     result, root, _ = ray_sweep
     table = result.stdout[result.stdout.index("bottleneck  epochs"):]
     assert table.count("FINISHED") == 4
-    assert "best: bottleneck" in result.stdout
+    assert "best on validation: bottleneck" in result.stdout
     assert list(root.glob("multirun/*/*/report/report.md"))
 
 

@@ -87,7 +87,8 @@ def test_quickstart_prints_the_sweep_table_and_the_verdict(quickstart) -> None:
     rows = [line.split() for line in table[1:7]]
     assert {(row[0], row[1]) for row in rows} == QUICKSTART_GRID
     assert all("FINISHED" in row for row in rows)
-    assert re.search(r"^best: bottleneck \d+, \d+ epochs?, encoded ", stdout, re.MULTILINE)
+    assert re.search(r"^best on validation: bottleneck \d+, \d+ epochs? \(0\.\d+ ± 0\.\d+\); "
+                     r"on the test rows, encoded 0\.\d+", stdout, re.MULTILINE)
 
 
 @pytest.mark.xdist_group("readme_quickstart")
@@ -106,7 +107,7 @@ def test_aesweep_report_with_no_arguments_reports_the_latest_sweep(quickstart) -
     assert result.returncode == 0, describe(result)
     (parent,) = [r for r in quickstart.runs if r.data.tags.get(ROLE_TAG) == SWEEP_ROLE]
     verdict = [line for line in quickstart.result.stdout.splitlines()
-               if line.startswith("best: ")]
+               if line.startswith("best on validation: ")]
     assert verdict and verdict[0] in result.stdout.splitlines()
     out = quickstart.cwd / "outputs" / "reports" / parent.info.run_id
     assert sorted(p.name for p in out.iterdir()) == sorted(FILES)

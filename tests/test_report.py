@@ -37,7 +37,10 @@ def classification_metrics(b: int, e: int, seed: int) -> dict[str, float]:
     """Known accuracies: the best cell (16, 20) beats raw and the untrained encoder but
     not PCA-16; the noise scales with the cell, so every cell has its own interval."""
     noise = NOISE[seed] * (1 + b / 16 + e / 10)
-    return {
+    validation = {f"val_{k}": v - 0.01 + NOISE[(seed + 1) % 3] for k, v in {
+        "encoded_accuracy": 0.80 + 0.005 * np.log2(b) + 0.001 * e, "raw_accuracy": 0.81,
+        "pca_accuracy": 0.80 + 0.004 * b, "random_accuracy": 0.79 + 0.002 * b}.items()}
+    return {**validation,
         "recon_mse_test": 1 / b + 0.5 / e + NOISE[seed] / 10,
         "encoded_accuracy": 0.80 + 0.005 * np.log2(b) + 0.001 * e + noise,
         "raw_accuracy": 0.81 + NOISE[seed],
@@ -98,7 +101,8 @@ def store(tmp_path_factory):
     exp_c = client.create_experiment("reg", (root / "mlartifacts").as_uri())
     jobs_c = [({"architecture.bottleneck": bn, "trainer.epochs": 10, "seed": s},
                {"recon_mse_test": 0.2, "encoded_rmse": 50 - bn / 4 + s, "raw_rmse": 52 + s,
-                "pca_rmse": 49 + s / 2, "random_rmse": 60.0}, "FINISHED")
+                "pca_rmse": 49 + s / 2, "random_rmse": 60.0, "val_encoded_rmse": 51 - bn / 4},
+               "FINISHED")
               for bn, s in itertools.product((2, 8), (0, 1))]
     c = log_sweep(client, exp_c, 3_000, "", jobs_c, "regression", "rmse")
     return {"uri": uri, "client": client, "a": a, "b": b, "c": c, "root": root}
@@ -139,7 +143,8 @@ def test_cells_equal_independent_means_and_intervals(store):
 def test_verdict_names_best_cell_and_the_control_it_does_not_beat(store):
     report = build_report(store["uri"], "aesweep", store["a"])
     v = report.verdict
-    assert v.startswith("best: bottleneck 16, 20 epochs, encoded 0.8")
+    assert v.startswith("best on validation: bottleneck 16, 20 epochs (0.8")
+    assert "; on the test rows, encoded 0.8" in v
     assert "over raw" in v and "over an untrained encoder" in v
     assert "does not beat PCA-16 (\u2212" in v
     assert "(3 seeds" in v
@@ -161,7 +166,8 @@ def test_single_seed_sweep_uses_the_jobs_paired_stats_and_shows_varying_params(s
     table = format_table(report)
     assert "optimizer.name" in table and "PCA" not in table.splitlines()[3]
     assert "[\u22120.010, +0.050]" in table and "0.250 (McNemar)" in table
-    assert "bottleneck 32, 10 epochs, optimizer.name=adam" in report.verdict
+    assert report.verdict.startswith("best on test: bottleneck 32, 10 epochs, optimizer.name=adam")
+    assert "chosen on the test rows (these runs logged no validation" in table
     assert "within noise" in report.verdict and "(1 seed;" in report.verdict
 
 
@@ -172,7 +178,8 @@ def test_error_metrics_are_oriented_so_positive_means_encoder_better(store):
     assert best.bottleneck == 8
     assert best.delta_vs_raw == pytest.approx(np.mean([52 - 48, 53 - 49]))
     assert best.delta_vs_pca == pytest.approx(np.mean([49 - 48, 49.5 - 49]))
-    assert report.verdict.startswith("best: bottleneck 8, 10 epochs, encoded 48.5")
+    assert report.verdict.startswith("best on validation: bottleneck 8, 10 epochs (49.0 ± ")
+    assert "on the test rows, encoded 48.5" in report.verdict
     assert "+4.0 over raw" in report.verdict and "lower is better" in report.verdict
     assert np.isnan(best.p_value)  # encoded - raw is the same for both seeds: no t-test
 
@@ -213,7 +220,7 @@ def test_cli_in_a_new_process_without_tensorflow(store, tmp_path):
          "--out", str(out)], capture_output=True, text=True, timeout=120, check=False,
         env=_env())
     assert done.returncode == 0, done.stderr
-    assert "best: bottleneck 16, 20 epochs" in done.stdout
+    assert "best on validation: bottleneck 16, 20 epochs" in done.stdout
     assert sorted(p.name for p in out.iterdir()) == sorted(FILES)
 
 
@@ -272,7 +279,7 @@ def test_missing_store_is_an_error_and_is_not_created(tmp_path, capsys, monkeypa
 def test_sweep_report_for_the_end_of_a_multirun(store, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     text = sweep_report(store["uri"], "reg", store["c"])
-    assert "best: bottleneck 8" in text
+    assert "best on validation: bottleneck 8" in text
     assert (tmp_path / "outputs" / "reports" / store["c"] / "report.md").is_file()
     # A missing sweep raises, so that the multirun can fail its exit code.
     with pytest.raises(ReportError, match="no sweep 'missing'"):
@@ -283,14 +290,45 @@ def test_sweep_table_lists_every_job_of_a_sweep(store):
     lines = sweep_table(store["uri"], store["a"]).splitlines()
     assert lines[0] == f"sweep {store['a']}: 13 jobs"
     assert lines[1].split() == ["bottleneck", "epochs", "seed", "recon_mse_test",
-                                "raw_accuracy", "encoded_accuracy", "status", "run"]
+                                "raw_accuracy", "encoded_accuracy", "val_encoded_accuracy",
+                                "status", "run"]
     rows = [line.split() for line in lines[2:]]
     assert len(rows) == 13
-    assert sorted((int(r[0]), int(r[1]), int(r[2])) for r in rows if r[6] == "FINISHED") == \
+    assert sorted((int(r[0]), int(r[1]), int(r[2])) for r in rows if r[7] == "FINISHED") == \
         sorted(itertools.product(BOTTLENECKS, EPOCHS, SEEDS))
-    failed = [r for r in rows if r[6] == "FAILED"]
+    failed = [r for r in rows if r[7] == "FAILED"]
     assert [r[:3] for r in failed] == [["16", "20", "3"]]
     assert failed[0][5] == "0.9900"
     regression = sweep_table(store["uri"], store["c"]).splitlines()
     assert regression[0] == f"sweep {store['c']}: 4 jobs"
     assert "raw_rmse" in regression[1].split() and "encoded_rmse" in regression[1].split()
+
+
+def test_the_winner_is_chosen_on_validation_not_on_the_lucky_test_rows(tmp_path):
+    """Cell 4 has the best test score by luck; cell 16 the best validation score. The
+    report must name 16, give 16's test figures, and show both scores side by side."""
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    exp = client.create_experiment("curse", (tmp_path / "mlartifacts").as_uri())
+    test = {4: 0.95, 8: 0.85, 16: 0.88}  # 4 is the luckiest on the test rows
+    val = {4: 0.84, 8: 0.86, 16: 0.90}
+    jobs = [({"architecture.bottleneck": b, "trainer.epochs": 10, "seed": s},
+             {"encoded_accuracy": test[b] + s / 1000, "raw_accuracy": 0.86,
+              "val_encoded_accuracy": val[b] + s / 1000, "val_raw_accuracy": 0.85,
+              "recon_mse_test": 0.1}, "FINISHED")
+             for b, s in itertools.product(test, SEEDS)]
+    parent = log_sweep(client, exp, 1_000, "", jobs, "classification", "accuracy")
+    for run in client.search_runs([exp], f"tags.`mlflow.parentRunId` = '{parent}'"):
+        client.set_tag(run.info.run_id, "aesweep.validation", "cv5")
+    report = build_report(client, "curse", parent)
+    chosen = report.cells.loc[report.best]
+    assert chosen.bottleneck == 16
+    assert report.selected_on == "5-fold cross-validation on the training rows"
+    assert report.verdict.startswith("best on 5-fold CV: bottleneck 16, 10 epochs (0.901 ± ")
+    assert "on the test rows, encoded 0.881 ± " in report.verdict
+    assert "+0.021 over raw" in report.verdict  # 16's test delta, not 4's
+    table = format_table(report)
+    assert "chosen on 5-fold cross-validation on the training rows" in table
+    marked = [line.split() for line in table.splitlines() if line.lstrip().startswith("*")]
+    assert [row[1] for row in marked] == ["16"]
+    header = next(line for line in table.splitlines() if line.startswith("best bottleneck"))
+    assert header.index("encoded (val)") < header.rindex("encoded") < header.index("raw")

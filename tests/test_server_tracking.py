@@ -67,7 +67,7 @@ def test_the_report_reads_the_server_unchanged(tracking_server, client, tmp_path
     report = run_cli(["--sweep", parent], cwd=tmp_path, env=tracking_server.client_env(),
                      program="aesweep-report")
     assert report.returncode == 0, describe(report)
-    assert f"sweep {parent}" in report.stdout and "best: bottleneck" in report.stdout
+    assert f"sweep {parent}" in report.stdout and "best on validation: bottleneck" in report.stdout
 
 
 def test_a_server_restart_in_the_middle_of_a_sweep_loses_no_run(

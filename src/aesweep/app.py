@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from aesweep.config import config_dir, register_configs
 from aesweep.errors import fail
 from aesweep.runtime import job_threads
-from aesweep.task import JobContext, run_task
+from aesweep.task import JobContext, JobOutcome, run_task
 
 INTERRUPTED = 130
 
@@ -41,7 +41,7 @@ def job_context() -> JobContext:
                       launch_dir=hydra_cfg.runtime.cwd)
 
 
-def run(cfg: DictConfig) -> float | None:
+def run(cfg: DictConfig) -> JobOutcome | None:
     logging.getLogger("tensorflow").addFilter(_SweepRetracingFilter())
     try:
         return run_task(cfg, job_context())

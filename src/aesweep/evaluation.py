@@ -1,11 +1,18 @@
-"""How feature sets are compared (the ``evaluation`` group): the main metric, its deltas
-against each control, and paired statistics on the same test rows."""
+"""How feature sets are compared (the ``evaluation`` group): the main metric, every feature
+set's validation scores (what a sweep selects on), its deltas against each control, and
+paired statistics on the same test rows."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from omegaconf import DictConfig
+from sklearn.base import clone
+from sklearn.model_selection import check_cv
+from sklearn.pipeline import Pipeline
 
+from aesweep.downstream import score_model
 from aesweep.errors import ConfigError
 from aesweep.names import (
     CONTROLS,
@@ -29,6 +36,33 @@ def main_metric(cfg: DictConfig, task: str) -> str:
         raise ConfigError("evaluation.metric", f"{metric!r} is not a {task} metric; choose one "
                                                f"of {', '.join(METRICS[task])}")
     return metric
+
+
+def validation_source(X_val: np.ndarray | None, cv_folds: int) -> str:
+    """``holdout`` when there are validation rows, else ``cv<K>``: see :func:`validation_scores`."""
+    return "holdout" if X_val is not None else f"cv{cv_folds}"
+
+
+def validation_scores(pipeline: Pipeline, X_train: np.ndarray, y_train: np.ndarray,
+                      X_val: np.ndarray | None, y_val: np.ndarray | None, task: str,
+                      cv_folds: int) -> dict[str, float]:
+    """A fitted pipeline's scores on the validation rows ``X_val`` (n_val, n_features).
+
+    Without validation rows (``split.val_size=0``), the mean over ``cv_folds`` folds of
+    the training rows: the pipeline's fitted transforms make the features once (they are
+    unsupervised, fitted on the training rows alone), and a clone of its final model is
+    refit on each fold's other rows. The test rows are never touched, so a sweep can
+    select on these scores and report the test rows once, for its choice.
+    """
+    if X_val is not None:
+        return score_model(pipeline, X_val, y_val, task)
+    features, model = pipeline[:-1].transform(X_train), pipeline[-1]
+    folds = check_cv(cv_folds, y_train, classifier=task == "classification")
+    scores: list[dict[str, Any]] = []
+    for fit_rows, held_out in folds.split(features, y_train):
+        fold_model = clone(model).fit(features[fit_rows], y_train[fit_rows])
+        scores.append(score_model(fold_model, features[held_out], y_train[held_out], task))
+    return {key: float(np.mean([fold[key] for fold in scores])) for key in scores[0]}
 
 
 def compare(metrics: dict[str, float], metric: str) -> dict[str, float]:

@@ -22,7 +22,13 @@ from aesweep.config import validate_config
 from aesweep.data import Dataset, Splits, check_target, load_dataset, split_dataset
 from aesweep.downstream import build_estimator, score_model
 from aesweep.errors import ConfigError
-from aesweep.evaluation import compare, main_metric, paired_tests
+from aesweep.evaluation import (
+    compare,
+    main_metric,
+    paired_tests,
+    validation_scores,
+    validation_source,
+)
 from aesweep.features import AutoencoderFeatures
 from aesweep.names import (
     CONTROLS,
@@ -36,7 +42,9 @@ from aesweep.names import (
     RECON_MSE_VAL,
     RESUMED_TAG,
     TRAIN_SECONDS,
+    VALIDATION_TAG,
     metric_key,
+    val_metric_key,
 )
 from aesweep.pipelines import build_pipelines, check_autoencoder
 
@@ -98,7 +106,8 @@ def try_downstream(estimator: BaseEstimator, splits: Splits, rows: int = 200) ->
 
 def run_job(job: PreparedJob) -> JobResult:
     """Train the autoencoder, fit the downstream model on every feature set, and score
-    each on the test rows."""
+    each on the validation rows (or by cross-validation on the training rows, without
+    them) and on the test rows."""
     s, cfg = job.splits, job.cfg
     pipelines = build_pipelines(cfg, job.estimator, *s.X_train.shape)
 
@@ -124,19 +133,26 @@ def run_job(job: PreparedJob) -> JobResult:
     # The controls do not depend on the encoder's training: a sweep fits each once.
     cache = cfg.paths.cache if cfg.evaluation.cache_controls else None
     fit_control = Memory(cache, verbose=0).cache(fit_and_score)
+    folds = cfg.evaluation.cv_folds
     for name, pipeline in pipelines.items():
         if name == ENCODED:
             predictions[name] = pipeline.predict(s.X_test)
             scores = score_model(pipeline, s.X_test, s.y_test, job.task, predictions[name])
+            val_scores = validation_scores(pipeline, s.X_train, s.y_train, s.X_val, s.y_val,
+                                           job.task, folds)
         else:
-            predictions[name], scores = fit_control(pipeline, s.X_train, s.y_train, s.X_test,
-                                                    s.y_test, job.task)
+            predictions[name], scores, val_scores = fit_control(
+                pipeline, s.X_train, s.y_train, s.X_val, s.y_val, s.X_test, s.y_test,
+                job.task, folds)
         metrics.update({metric_key(name, metric): value for metric, value in scores.items()})
+        metrics.update({val_metric_key(name, metric): value
+                        for metric, value in val_scores.items()})
     metrics.update(compare(metrics, job.metric))
     metrics.update(paired_tests(s.y_test, predictions, job.metric, job.task,
                                 cfg.evaluation.bootstrap_resamples, cfg.seed))
 
-    tags = {JIT_TAG: str(autoencoder.jit_compile_).lower()}
+    tags = {JIT_TAG: str(autoencoder.jit_compile_).lower(),
+            VALIDATION_TAG: validation_source(s.X_val, folds)}
     if autoencoder.resumed_from_epochs_:
         tags[RESUMED_TAG] = str(autoencoder.resumed_from_epochs_)
     if PCA in pipelines:
@@ -149,13 +165,16 @@ def run_job(job: PreparedJob) -> JobResult:
 
 
 def fit_and_score(pipeline: Pipeline, X_train: np.ndarray, y_train: np.ndarray,
-                  X_test: np.ndarray, y_test: np.ndarray,
-                  task: str) -> tuple[np.ndarray, dict[str, float]]:
-    """Fit an (unfitted) pipeline on the training rows; return its test predictions and
-    metrics. Pure in its arguments, so ``joblib.Memory`` can cache it by their hash."""
+                  X_val: np.ndarray | None, y_val: np.ndarray | None, X_test: np.ndarray,
+                  y_test: np.ndarray, task: str,
+                  cv_folds: int) -> tuple[np.ndarray, dict[str, float], dict[str, float]]:
+    """Fit an (unfitted) pipeline on the training rows; return its test predictions, test
+    metrics and validation metrics (see :func:`~aesweep.evaluation.validation_scores`).
+    Pure in its arguments, so ``joblib.Memory`` can cache it by their hash."""
     pipeline.fit(X_train, y_train)
     y_pred = pipeline.predict(X_test)
-    return y_pred, score_model(pipeline, X_test, y_test, task, y_pred)
+    return (y_pred, score_model(pipeline, X_test, y_test, task, y_pred),
+            validation_scores(pipeline, X_train, y_train, X_val, y_val, task, cv_folds))
 
 
 def headline(result: JobResult) -> str:
@@ -164,5 +183,6 @@ def headline(result: JobResult) -> str:
     controls = "  ".join(f"{name}={m[metric_key(name, key)]:.4f}" for name in CONTROLS
                          if metric_key(name, key) in m)
     return (f"{RECON_MSE_TEST}={m[RECON_MSE_TEST]:.4f}  {key}: "
-            f"encoded={m[metric_key(ENCODED, key)]:.4f}  {controls}  "
+            f"encoded={m[metric_key(ENCODED, key)]:.4f} "
+            f"(validation {m[val_metric_key(ENCODED, key)]:.4f})  {controls}  "
             f"train={m[TRAIN_SECONDS]:.1f}s")

@@ -32,6 +32,12 @@ THREADS_TAG = "aesweep.threads"  # the job's thread-pool size, when its launcher
 TRAIN_HASH_TAG = "aesweep.train_hash"  # the config hash without the epoch count
 CHECKPOINT_EPOCHS_TAG = "aesweep.checkpoint_epochs"  # "10,20": checkpoints this run holds
 CHECKPOINT_SOURCE_TAG = "aesweep.checkpoint_from_run"  # the run whose checkpoint it resumed
+# Where a job's validation figures come from: "holdout" (split.val_size rows) or "cv<K>"
+# (K-fold cross-validation on the training rows, when split.val_size=0).
+VALIDATION_TAG = "aesweep.validation"
+# A search (hydra/sweeper=search): the Optuna trial a job belongs to, its rung (0: the
+# fewest epochs), and on a pruned trial's runs at its last rung, the rung it stopped at.
+TRIAL_TAG, RUNG_TAG, PRUNED_TAG = "aesweep.trial", "aesweep.rung", "aesweep.pruned_at_rung"
 
 # --- params --------------------------------------------------------------------------------
 BOTTLENECK_PARAM = "architecture.bottleneck"
@@ -65,6 +71,12 @@ TRAIN_SECONDS = "train_seconds"
 def metric_key(feature_set: str, metric: str) -> str:
     """``encoded_accuracy``: a feature set's test score."""
     return f"{feature_set}_{metric}"
+
+
+def val_metric_key(feature_set: str, metric: str) -> str:
+    """``val_encoded_accuracy``: a feature set's score on the validation rows (or, without
+    them, its K-fold cross-validated score on the training rows). What a sweep selects on."""
+    return f"val_{metric_key(feature_set, metric)}"
 
 
 def delta_key(control: str) -> str:

@@ -25,10 +25,14 @@ from aesweep.names import (
     HASH_TAG,
     JOB_NUM_TAG,
     MAIN_METRIC_TAG,
+    RUNG_TAG,
     TASK_TAG,
     THREADS_TAG,
     TRAIN_HASH_TAG,
+    TRIAL_TAG,
     metric_key,
+    sign,
+    val_metric_key,
 )
 from aesweep.paths import check_paths, pin_root
 
@@ -37,6 +41,30 @@ if TYPE_CHECKING:  # tracking imports MLflow, which a bad input never needs to l
     from aesweep.tracking.store import Store
 
 log = logging.getLogger("aesweep")
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """What a job returns to its sweeper (through any launcher, so it stays picklable):
+    its run and every metric it logged."""
+
+    run_id: str
+    main_metric: str
+    metrics: dict[str, float]
+
+    @property
+    def validation(self) -> float:
+        """The encoded features' main metric on the validation rows: what sweeps select on."""
+        return self.metrics[val_metric_key(ENCODED, self.main_metric)]
+
+    @property
+    def test(self) -> float:
+        """The encoded features' main metric on the test rows: reported, never selected on."""
+        return self.metrics[metric_key(ENCODED, self.main_metric)]
+
+    @property
+    def higher_is_better(self) -> bool:
+        return sign(self.main_metric) > 0
 
 
 @dataclass(frozen=True)
@@ -53,8 +81,8 @@ class JobContext:
         return self.job_num is not None
 
 
-def run_task(cfg: DictConfig, context: JobContext | None = None) -> float | None:
-    """Run one job and log it; return its encoded main metric.
+def run_task(cfg: DictConfig, context: JobContext | None = None) -> JobOutcome | None:
+    """Run one job and log it; return its run and metrics.
 
     A single run raises :class:`AesweepError` on bad input and re-raises any failure
     (its run, if started, ends FAILED). In a multirun a failing job is logged as a FAILED
@@ -86,6 +114,9 @@ def run_task(cfg: DictConfig, context: JobContext | None = None) -> float | None
             **parent_tags(cfg.tracking.parent_run_id)}
     if context.multirun:
         tags[JOB_NUM_TAG] = str(context.job_num)
+    for tag, value in ((TRIAL_TAG, cfg.sweep.trial), (RUNG_TAG, cfg.sweep.rung)):
+        if value is not None:
+            tags[tag] = str(value)
     if bad_input is not None:
         record_failure(store, redactor, name, tags, bad_input, cfg)
         log.error("job %s failed: %s", name, redactor.text(one_line(bad_input)))
@@ -95,8 +126,8 @@ def run_task(cfg: DictConfig, context: JobContext | None = None) -> float | None
         if done:
             from aesweep.tracking.runs import reuse_run
 
-            return reuse_run(store, cfg.tracking.parent_run_id, context.job_num or 0, done,
-                             job.metric)
+            metrics = reuse_run(store, cfg.tracking.parent_run_id, context.job_num or 0, done)
+            return JobOutcome(done, job.metric, metrics)
     tags |= {TASK_TAG: job.task, MAIN_METRIC_TAG: job.metric, DATASET_TAG: job.dataset.name}
     return _run_and_log(job, context, store, redactor, name, tags)
 
@@ -118,7 +149,7 @@ def _already_done(store: Store, name: str, config_hash: str) -> str | None:
 
 
 def _run_and_log(job: PreparedJob, context: JobContext, store: Store, redactor: Redactor,
-                 name: str, tags: dict[str, str]) -> float | None:
+                 name: str, tags: dict[str, str]) -> JobOutcome | None:
     from aesweep.runtime import device_name, keras, limit_threads, node_tags
     from aesweep.tracking.checkpoints import shared_checkpoints
     from aesweep.tracking.runs import error_text, job_run, log_job
@@ -139,4 +170,4 @@ def _run_and_log(job: PreparedJob, context: JobContext, store: Store, redactor: 
         log.error("job %s failed: %s", name, redactor.text(error_text(error)))
         return None
     log.info("%s  run=%s", headline(result), run_id)
-    return result.metrics[metric_key(ENCODED, result.main_metric)]
+    return JobOutcome(run_id, result.main_metric, result.metrics)

@@ -167,6 +167,9 @@ class EvaluationConfig:
     bootstrap_resamples: int = 1000
     # Fit each control once per sweep: cached on disk, keyed by a hash of its inputs.
     cache_controls: bool = True
+    # Without validation rows (split.val_size=0): the folds of the cross-validation on the
+    # training rows that gives each feature set its validation score.
+    cv_folds: int = 5
 
 
 @dataclass
@@ -203,6 +206,9 @@ class SweepConfig:
     # keys it varies (its children are named by them).
     epochs: list[int] = field(default_factory=list)
     swept_keys: list[str] = field(default_factory=list)
+    # Set by the search sweeper (hydra/sweeper=search): the job's trial and rung.
+    trial: int | None = None
+    rung: int | None = None
 
 
 @dataclass

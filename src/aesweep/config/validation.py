@@ -23,6 +23,7 @@ RANGES = {
     "split.val_size": Interval(float, 0),
     "trainer.epochs": Interval(int, 1),  # the estimator allows 0: the untrained control
     "evaluation.bootstrap_resamples": Interval(int, 0),
+    "evaluation.cv_folds": Interval(int, 2),
     "dataset.random_state": SEED,
 }
 # Settings that change where or whether a job runs, not what it computes.

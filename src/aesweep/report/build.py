@@ -33,13 +33,16 @@ from aesweep.names import (
     SWEEP_OVERRIDES_PARAM,
     SWEEP_ROLE,
     TASK_TAG,
+    VALIDATION_TAG,
     ci_keys,
     delta_key,
     improvement,
     mcnemar_key,
     metric_key,
+    sign,
+    val_metric_key,
 )
-from aesweep.report.model import QUANTITIES, Report, ReportError
+from aesweep.report.model import QUANTITIES, VAL_ENCODED, Report, ReportError, val_column
 from aesweep.report.text import verdict
 from aesweep.stats import t_interval
 
@@ -107,6 +110,9 @@ def _runs_frame(runs: list[Run], metric: str) -> pd.DataFrame:
         row = {"run_id": run.info.run_id, _CAPPED: tags.get(PCA_CAPPED_TAG),
                **run.data.params, RECON_MSE_TEST: m.get(RECON_MSE_TEST, np.nan)}
         row |= {name: m.get(metric_key(name, metric), np.nan) for name in (ENCODED, *CONTROLS)}
+        row |= {val_column(name): m.get(val_metric_key(name, metric), np.nan)
+                for name in (ENCODED, *CONTROLS)}
+        row[VALIDATION_TAG] = tags.get(VALIDATION_TAG)
         for control in CONTROLS:
             row[delta_key(control)] = improvement(row[ENCODED], row[control], metric)
             for key in (*ci_keys(control), mcnemar_key(control)):
@@ -158,6 +164,21 @@ def _cells(runs: pd.DataFrame, params: list[str]) -> tuple[pd.DataFrame, list[st
     return cells.sort_values(["bottleneck", "epochs", *extra], ignore_index=True), extra
 
 
+def _selection(runs: pd.DataFrame, cells: pd.DataFrame, metric: str) -> tuple[int, str]:
+    """The best cell (its row in ``cells``) and what chose it: the mean validation score
+    where the runs logged one, else (runs older than validation scores) the test score."""
+    validated = bool(cells[VAL_ENCODED].notna().any())
+    best = int((sign(metric) * cells[VAL_ENCODED if validated else ENCODED]).idxmax())
+    if not validated:
+        return best, "the test rows (these runs logged no validation scores; re-run to " \
+                     "choose on validation)"
+    source = runs[VALIDATION_TAG].dropna().mode()
+    folds = source.iloc[0].removeprefix("cv") if len(source) else ""
+    if folds.isdigit():
+        return best, f"{folds}-fold cross-validation on the training rows"
+    return best, "the validation rows"
+
+
 def build_report(client_or_uri: MlflowClient | str, experiment_name: str = "aesweep",
                  sweep: str = "latest", metric: str | None = None) -> Report:
     """Read a sweep (``"latest"`` or its parent run's id) and summarise it by cell.
@@ -187,10 +208,11 @@ def build_report(client_or_uri: MlflowClient | str, experiment_name: str = "aesw
                           f"{BOTTLENECK_PARAM}/{EPOCHS_PARAM} params")
     runs = _runs_frame(finished, metric)
     cells, extra = _cells(runs, params)
+    best, selected_on = _selection(runs, cells, metric)
     report = Report(
         experiment_name, sweep_id, metric, tags[TASK_TAG].mode().iloc[0],
         runs[DATASET_PARAM].mode().iloc[0] if DATASET_PARAM in runs else "dataset",
         parent.data.params.get(SWEEP_OVERRIDES_PARAM, ""), statuses, extra, runs, cells,
-        client=client)
+        best, selected_on, client=client)
     report.verdict = verdict(report)
     return report

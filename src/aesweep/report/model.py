@@ -18,8 +18,17 @@ if TYPE_CHECKING:
 
 # Each control as the table's column titles show it.
 CONTROL_NAMES = {names.RAW: "raw", names.PCA: "PCA", names.RANDOM: "random"}
+
+
+def val_column(feature_set: str) -> str:
+    """``val_encoded``: the runs' and cells' column of a feature set's validation score."""
+    return f"val_{feature_set}"
+
+
+VAL_ENCODED = val_column(names.ENCODED)  # what the best cell is chosen on
 # What a cell summarises over its seeds: a ``<quantity>`` mean and a ``<quantity>_ci`` column.
 QUANTITIES = (names.RECON_MSE_TEST, names.ENCODED, *names.CONTROLS,
+              *(val_column(name) for name in (names.ENCODED, *names.CONTROLS)),
               *(names.delta_key(control) for control in names.CONTROLS))
 MINUS = "\u2212"  # typographic minus in printed numbers
 FILES = ("report.md", "report.csv", "metric_vs_bottleneck.png", "recon_mse_vs_bottleneck.png")
@@ -32,7 +41,10 @@ class ReportError(AesweepError):
 @dataclass
 class Report:
     """A sweep's report. ``runs``: one row per FINISHED child run; ``cells``: one row per
-    cell, with ``<quantity>`` (mean) and ``<quantity>_ci`` (t half-width) columns."""
+    cell, with ``<quantity>`` (mean) and ``<quantity>_ci`` (t half-width) columns.
+
+    The best cell is chosen on validation scores and reported on the test rows: the best
+    of many noisy test scores would overstate the winner (the winner's curse)."""
 
     experiment: str
     sweep_id: str
@@ -44,6 +56,8 @@ class Report:
     extra: list[str]  # params other than bottleneck and epochs that vary across cells
     runs: pd.DataFrame
     cells: pd.DataFrame
+    best: int  # the chosen cell's row in ``cells``: best mean on ``selected_on``
+    selected_on: str  # what chose it: "the validation rows", "5-fold CV ...", or the test rows
     verdict: str = ""
     client: MlflowClient | None = field(default=None, repr=False)
 

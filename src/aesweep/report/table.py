@@ -15,12 +15,14 @@ from aesweep.names import (
     SEED_PARAM,
     TASK_TAG,
     metric_key,
+    val_metric_key,
 )
 from aesweep.report.build import sweep_members
 
 
 def sweep_table(tracking_uri: str, parent_run_id: str) -> str:
-    """Bottleneck, epochs, seed, recon_mse_test and raw vs encoded main metric per job,
+    """Bottleneck, epochs, seed, recon_mse_test, raw vs encoded main metric on the test rows
+    and the encoded one on the validation rows (what the report chooses on), per job,
     including the earlier runs the sweep reused: a ``sweep <id>: N jobs`` line, then the
     table, one row per job."""
     client = MlflowClient(tracking_uri)
@@ -30,7 +32,8 @@ def sweep_table(tracking_uri: str, parent_run_id: str) -> str:
     tasks = [run.data.tags.get(TASK_TAG) for run in runs]
     metric = MAIN_METRIC[next((t for t in tasks if t), "classification")]
     columns = {"bottleneck": BOTTLENECK_PARAM, "epochs": EPOCHS_PARAM, "seed": SEED_PARAM}
-    scores = (RECON_MSE_TEST, metric_key(RAW, metric), metric_key(ENCODED, metric))
+    scores = (RECON_MSE_TEST, metric_key(RAW, metric), metric_key(ENCODED, metric),
+              val_metric_key(ENCODED, metric))
     rows = [{**{column: run.data.params.get(param) for column, param in columns.items()},
              **{key: run.data.metrics.get(key) for key in scores},
              "status": run.info.status, "run": run.info.run_name} for run in runs]

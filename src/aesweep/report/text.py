@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from aesweep.names import ENCODED, PAIRED_CONTROLS, PCA, RANDOM, RAW, RECON_MSE_TEST, delta_key
-from aesweep.report.model import CONTROL_NAMES, FILES, MINUS, Report
+from aesweep.report.model import CONTROL_NAMES, FILES, MINUS, VAL_ENCODED, Report
 
 
 def decimals(values: pd.Series) -> int:
@@ -40,9 +40,10 @@ def _delta(cell: pd.Series, control: str, d: int) -> str:
 
 
 def verdict(report: Report) -> str:
-    """One plain sentence naming the best cell and how it fares against each control."""
+    """One plain sentence naming the cell chosen on validation, then its test figures and
+    how it fares against each control on the test rows."""
     cells, d = report.cells, decimals(report.cells[ENCODED])
-    best = cells.loc[(report.sign * cells[ENCODED]).idxmax()]
+    best = cells.loc[report.best]
     called = {RAW: "raw", PCA: f"PCA-{best.pca_k}", RANDOM: "an untrained encoder"}
     beats, fails = [], []
     for control, name in called.items():
@@ -60,7 +61,10 @@ def verdict(report: Report) -> str:
     where = ", ".join([f"bottleneck {best.bottleneck}",
                        f"{best.epochs} epoch{'' if best.epochs == 1 else 's'}",
                        *(f"{p}={best[p]}" for p in report.extra)])
-    text = f"best: {where}, encoded {plus_minus(best[ENCODED], best[f'{ENCODED}_ci'], d)}"
+    if np.isfinite(best[VAL_ENCODED]):
+        where += f" ({plus_minus(best[VAL_ENCODED], best[f'{VAL_ENCODED}_ci'], d)})"
+    text = (f"best on {_on(report)}: {where}; on the test rows, encoded "
+            f"{plus_minus(best[ENCODED], best[f'{ENCODED}_ci'], d)}")
     if beats:
         text += "; " + ", ".join(beats)
     if fails:
@@ -70,13 +74,24 @@ def verdict(report: Report) -> str:
            f"{_better(report)} is better)"
 
 
+def _on(report: Report) -> str:
+    """What chose the best cell, in a few words: ``validation``, ``5-fold CV``, ``test``."""
+    if "cross-validation" in report.selected_on:
+        return report.selected_on.split(" cross")[0] + " CV"
+    return "test" if report.selected_on.startswith("the test") else "validation"
+
+
 def _table(report: Report) -> pd.DataFrame:
-    """The cells as display strings."""
+    """The cells as display strings; ``*`` marks the chosen cell."""
     cells, d = report.cells, decimals(report.cells[ENCODED])
     dr = decimals(cells[RECON_MSE_TEST])
     table = cells[["bottleneck", "epochs", *report.extra, "seeds"]].astype(str)
+    table.insert(0, "best", ["*" if i == report.best else "" for i in cells.index])
     table[RECON_MSE_TEST] = [plus_minus(m, h, dr) for m, h in zip(
         cells[RECON_MSE_TEST], cells[f"{RECON_MSE_TEST}_ci"], strict=True)]
+    if cells[VAL_ENCODED].notna().any():  # side by side with the test score: the gap shows
+        table["encoded (val)"] = [plus_minus(m, h, d) for m, h in zip(
+            cells[VAL_ENCODED], cells[f"{VAL_ENCODED}_ci"], strict=True)]
     for q, title in ((ENCODED, ENCODED), *CONTROL_NAMES.items()):
         if cells[q].notna().any():
             table[title] = [plus_minus(m, h, d)
@@ -95,8 +110,10 @@ def _header(report: Report) -> list[str]:
     return [f"sweep {report.sweep_id} ({report.experiment}, {report.dataset}): "
             f"{len(report.runs)} finished runs in {len(report.cells)} cells"
             + (f"; ignored: {counts}" if counts else ""),
-            f"{report.metric} on the test rows ({_better(report)} "
-            "is better): mean ± half-width of the 95% t-interval over seeds"]
+            f"{report.metric} ({_better(report)} is better): mean ± half-width of the 95% "
+            "t-interval over seeds",
+            f"best (*): chosen on {report.selected_on}, shown as 'encoded (val)'; every "
+            "other column is on the test rows, used once, for reporting"]
 
 
 FOOTNOTES = ("Δ: encoded minus control, signed so that + means the encoder is better; "

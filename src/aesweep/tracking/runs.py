@@ -27,7 +27,6 @@ from aesweep.names import (
     SWEEP_ROLE,
     TRAIN_LOSS,
     VAL_LOSS,
-    metric_key,
 )
 from aesweep.plots import loss_curve
 from aesweep.tracking.redaction import Redactor
@@ -110,13 +109,13 @@ def start_sweep_run(store: Store, redactor: Redactor, name: str,
     return run_id
 
 
-def reuse_run(store: Store, parent_run_id: str | None, job_num: int, run_id: str,
-              metric: str) -> float | None:
+def reuse_run(store: Store, parent_run_id: str | None, job_num: int,
+              run_id: str) -> dict[str, float]:
     """Record on the sweep's parent that job ``job_num`` reuses ``run_id``; return that
-    run's encoded main metric."""
+    run's metrics."""
     if parent_run_id:
         store.client.set_tag(parent_run_id, f"{REUSED_TAG_PREFIX}{job_num}", run_id)
-    return store.client.get_run(run_id).data.metrics.get(metric_key(ENCODED, metric))
+    return dict(store.client.get_run(run_id).data.metrics)
 
 
 def children(store: Store, parent_run_id: str) -> list[Run]:
