@@ -155,3 +155,44 @@ def test_target_scaler_is_fit_on_training_targets_and_metrics_stay_in_target_uni
     assert m["raw_mae"] == pytest.approx(metrics.mean_absolute_error(s.y_test, predictions))
     assert m["raw_r2"] == pytest.approx(metrics.r2_score(s.y_test, predictions))
     assert m["encoded_rmse"] > 5  # diabetes targets are ~25..346: not standardised units
+
+
+def test_validation_scores_are_the_fitted_pipelines_on_the_validation_rows(classification):
+    job, result, _ = classification
+    s, m = job.splits, result.metrics
+    assert result.tags["aesweep.validation"] == "holdout"
+    for name, pipeline in result.pipelines.items():
+        assert m[f"val_{name}_accuracy"] == pytest.approx(
+            metrics.accuracy_score(s.y_val, pipeline.predict(s.X_val))), name
+
+
+def test_validation_labels_only_score_and_never_fit_anything() -> None:
+    """Scrambling the validation labels changes validation scores and nothing else."""
+    job = prepare_job(compose_config([*TINY, "trainer.epochs=1",
+                                      "evaluation.cache_controls=false"]))
+    honest = run_job(job)
+    job.splits.y_val = 1 - job.splits.y_val
+    scrambled = run_job(job)
+    validation = {k for k in honest.metrics if k.startswith("val_")}
+    assert validation and all(scrambled.metrics[k] != honest.metrics[k] for k in validation
+                              if k.endswith("accuracy"))
+    unchanged = set(honest.metrics) - validation - {"train_seconds"}
+    assert {k: scrambled.metrics[k] for k in unchanged} == pytest.approx(
+        {k: honest.metrics[k] for k in unchanged}, abs=1e-6)
+
+
+def test_without_validation_rows_cross_validation_on_training_rows() -> None:
+    from sklearn.base import clone
+    from sklearn.model_selection import StratifiedKFold
+
+    job, result, calls = run_spied([*TINY, "split.val_size=0", "evaluation.cv_folds=3",
+                                    "trainer.epochs=1"])
+    s = job.splits
+    assert s.X_val is None and result.tags["aesweep.validation"] == "cv3"
+    assert all(call["val"] is None for call in calls)
+    for name, pipeline in result.pipelines.items():
+        features, model = pipeline[:-1].transform(s.X_train), pipeline[-1]
+        scores = [metrics.accuracy_score(s.y_train[held], clone(model).fit(
+            features[fit], s.y_train[fit]).predict(features[held]))
+            for fit, held in StratifiedKFold(3).split(features, s.y_train)]
+        assert result.metrics[f"val_{name}_accuracy"] == pytest.approx(np.mean(scores)), name

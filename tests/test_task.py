@@ -56,11 +56,14 @@ def test_a_single_job_logs_one_finished_run(tmp_path: Path, monkeypatch) -> None
     monkeypatch.setattr(MlflowClient, "get_experiment_by_name",
                         lambda self, name: lookups.append(name) or original(self, name))
     cfg = compose_config([*FAST, f"paths.root={tmp_path}"])
-    metric = run_task(cfg, JobContext(overrides=["trainer.epochs=1"]))
+    outcome = run_task(cfg, JobContext(overrides=["trainer.epochs=1"]))
     assert lookups == ["aesweep"]  # the experiment is resolved once per job
     (run,) = runs_in(tmp_path)
     assert run.info.status == "FINISHED" and run.info.run_name == "epochs=1"
-    assert run.data.metrics["encoded_accuracy"] == metric
+    assert outcome.run_id == run.info.run_id and outcome.main_metric == "accuracy"
+    assert run.data.metrics["encoded_accuracy"] == outcome.test
+    assert run.data.metrics["val_encoded_accuracy"] == outcome.validation
+    assert outcome.higher_is_better and run.data.tags["aesweep.validation"] == "holdout"
     tags = run.data.tags
     assert (tags[TASK_TAG], tags[MAIN_METRIC_TAG], tags[DATASET_TAG]) == (
         "classification", "accuracy", "synthetic_classification")
@@ -82,7 +85,9 @@ def test_a_multirun_job_skips_a_config_that_already_finished(tmp_path: Path) -> 
     parent = start_sweep_run(store, Redactor(), "sweep", {})
     again = compose_config([*FAST, f"paths.root={tmp_path}",
                             f"tracking.parent_run_id={parent}"])
-    assert run_task(again, JobContext(job_num=3)) == first
+    reused = run_task(again, JobContext(job_num=3))
+    assert (reused.run_id, reused.test, reused.validation) == (
+        first.run_id, first.test, first.validation)
     runs = runs_in(tmp_path)
     assert len(runs) == 2  # the first job and the parent: nothing retrained
     (earlier,) = [r for r in runs if r.info.run_id != parent]
