@@ -75,3 +75,21 @@ def test_a_failing_hook_exits_with_one_line(tmp_path: Path, capsys, monkeypatch)
     assert capsys.readouterr().err.strip() == (
         "aesweep: error: tracking.uri=gopher://host: unsupported scheme 'gopher'; use one of "
         "sqlite:///PATH, postgresql://, mysql://, mssql://, http(s)://HOST:PORT or databricks")
+
+
+def test_the_sweepers_settings_become_parent_params_without_its_space() -> None:
+    from omegaconf import OmegaConf
+
+    from aesweep.tracking.callbacks import sweeper_params
+
+    search = OmegaConf.create({
+        "_target_": "hydra_plugins.aesweep_plugins.search.SearchSweeper",
+        "params": {"architecture.bottleneck": "choice(8,16)"}, "storage": None,
+        "objectives": ["validation", "minimize architecture.bottleneck"],
+        "fidelity": {"key": "trainer.epochs", "min_resource": 3}})
+    assert sweeper_params(search) == {
+        "sweep.sweeper": "search",
+        "sweep.sweeper.objectives": "validation,minimize architecture.bottleneck",
+        "sweep.sweeper.fidelity.key": "trainer.epochs",
+        "sweep.sweeper.fidelity.min_resource": "3"}
+    assert sweeper_params(None) == {}

@@ -109,6 +109,11 @@ def test_sweep_grid_from_an_experiment_and_the_command_line() -> None:
     # A plain value on the command line replaces the experiment's grid for that key.
     assert sweep_grid({"trainer.epochs": "5,20"}, ["trainer.epochs=7"]) == {}
     assert sweep_grid(None, []) == {}
+    # A search space: continuous ranges stay as typed, discrete ones are listed.
+    space = {"optimizer.learning_rate": "tag(log, interval(1e-4, 1e-2))",
+             "architecture.bottleneck": "choice(8, 16)"}
+    assert sweep_grid(space, []) == {"optimizer.learning_rate": [space[
+        "optimizer.learning_rate"]], "architecture.bottleneck": ["8", "16"]}
 
 
 def test_log_records_are_redacted_from_any_logger(caplog: pytest.LogCaptureFixture) -> None:

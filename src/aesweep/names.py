@@ -46,6 +46,9 @@ SEED_PARAM, DATASET_PARAM = "seed", "dataset.name"
 SEED_PARAMS = frozenset({SEED_PARAM, "split.random_state"})  # vary within a report cell
 SWEEP_OVERRIDES_PARAM = "sweep.overrides"  # on a parent: the command line's overrides
 SWEEP_GRID_PREFIX = "sweep.grid."  # on a parent: the values of each swept key
+# On a parent: the sweeper's name ("aesweep", "search") and its settings, e.g.
+# "sweep.sweeper.objectives" = "validation,minimize architecture.bottleneck".
+SWEEPER_PARAM = "sweep.sweeper"
 ENV_MASK = "<from environment>"  # logged instead of any value read from the environment
 
 # --- feature sets and pipeline steps -------------------------------------------------------

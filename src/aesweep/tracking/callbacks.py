@@ -18,7 +18,13 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from aesweep.errors import FAILED, fail
-from aesweep.names import ENV_MASK, EPOCHS_PARAM, SWEEP_GRID_PREFIX, SWEEP_OVERRIDES_PARAM
+from aesweep.names import (
+    ENV_MASK,
+    EPOCHS_PARAM,
+    SWEEP_GRID_PREFIX,
+    SWEEP_OVERRIDES_PARAM,
+    SWEEPER_PARAM,
+)
 from aesweep.paths import check_writable, claim_dir
 
 _OPEN_SWEEPS: list[TrackingCallback] = []
@@ -52,6 +58,29 @@ def _quote(value: str) -> str:
 def _as_typed(overrides: Any) -> list[str]:
     """Overrides as typed: iterating the node would resolve "${oc.env:...}" in their text."""
     return [str(o) for o in OmegaConf.to_container(overrides, resolve=False)]
+
+
+def sweeper_params(sweeper: DictConfig | None) -> dict[str, str]:
+    """The sweeper's name and settings, flattened to ``sweep.sweeper.<key>`` params (lists
+    joined by commas), without its search space or grid, which ``sweep.grid.*`` holds."""
+    if sweeper is None:
+        return {}
+    settings = OmegaConf.to_container(sweeper, resolve=False)
+    assert isinstance(settings, dict)
+    target = str(settings.pop("_target_", ""))
+    name = target.rsplit(".", 1)[-1].removesuffix("Sweeper").lower() or "unknown"
+    params = {SWEEPER_PARAM: "aesweep" if name == "aesweep" else name}
+    settings.pop("params", None)
+
+    def flatten(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                flatten(f"{prefix}.{key}", inner)
+        elif value is not None:
+            params[prefix] = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+
+    flatten(SWEEPER_PARAM, settings)
+    return params
 
 
 def _claim_sweep_dir(config: DictConfig) -> list[str]:
@@ -103,6 +132,7 @@ class TrackingCallback(Callback):
         grid = overrides.sweep_grid(OmegaConf.select(config, "hydra.sweeper.params"), task)
         params = {SWEEP_OVERRIDES_PARAM: " ".join(overrides.public(task, self._redactor))
                   or "(none)"}
+        params |= sweeper_params(OmegaConf.select(config, "hydra.sweeper"))
         params |= {f"{SWEEP_GRID_PREFIX}{key}": ENV_MASK if self._redactor.is_env(key, ",".join(
             values)) else ",".join(values) for key, values in grid.items()}
         name = "sweep " + overrides.run_name(task, self._redactor)

@@ -61,12 +61,15 @@ def run_name(overrides: Iterable[str], redactor: Redactor,
 def sweep_grid(sweeper_params: Mapping[str, object] | None,
                task_overrides: Iterable[str]) -> dict[str, list[str]]:
     """The values of every key a sweep varies: ``hydra.sweeper.params`` (an experiment's
-    grid), then the command line's sweep overrides, which win, as in Hydra's sweeper."""
+    grid or a search space), then the command line's sweep overrides, which win, as in
+    Hydra's sweeper. A continuous range (``interval(1e-4, 1e-2)``) is kept as typed."""
     lines = [f"{key}={value}" for key, value in (sweeper_params or {}).items()]
     grid: dict[str, list[str]] = {}
     for override in parse([*lines, *task_overrides]):
         if override.is_sweep_override():
-            grid[override.key_or_group] = list(override.sweep_string_iterator())
+            discrete = not override.is_interval_sweep()
+            grid[override.key_or_group] = (list(override.sweep_string_iterator()) if discrete
+                                           else [_value_text(override)])
         elif override.key_or_group in grid:  # a plain value replaces an experiment's grid
             del grid[override.key_or_group]
     return grid
