@@ -332,3 +332,47 @@ def test_the_winner_is_chosen_on_validation_not_on_the_lucky_test_rows(tmp_path)
     assert [row[1] for row in marked] == ["16"]
     header = next(line for line in table.splitlines() if line.startswith("best bottleneck"))
     assert header.index("encoded (val)") < header.rindex("encoded") < header.index("raw")
+
+
+def test_a_search_reports_its_rungs_history_and_pareto_front(tmp_path):
+    """A logged successive-halving search: 9 trials at 3 epochs, 3 promoted to 9, 1 to 27,
+    two seeds each, objectives validation and minimal bottleneck."""
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    exp = client.create_experiment("search", (tmp_path / "mlartifacts").as_uri())
+    parent = log_run(client, exp, {"aesweep.role": "sweep"}, {
+        "sweep.overrides": "hydra/sweeper=search", "sweep.sweeper": "search",
+        "sweep.sweeper.objectives": "validation,minimize architecture.bottleneck"}, {})
+    bottleneck = {t: 2 ** (2 + t % 7) for t in range(9)}  # trial 7 repeats trial 0's 4
+    quality = {0: 0.80, 1: 0.86, 2: 0.84, 3: 0.83, 4: 0.88, 5: 0.79, 6: 0.81, 7: 0.78, 8: 0.82}
+    reached = {t: 0 for t in range(9)} | {1: 1, 2: 1, 4: 2}
+    for trial, top in reached.items():
+        for rung, epochs in enumerate((3, 9, 27)[:top + 1]):
+            for seed in (0, 1):
+                tags = {"mlflow.parentRunId": parent, "aesweep.sweep_id": parent,
+                        "aesweep.task": "classification", "aesweep.main_metric": "accuracy",
+                        "aesweep.trial": str(trial), "aesweep.rung": str(rung),
+                        "aesweep.validation": "holdout"}
+                if rung == top and trial != 4:
+                    tags["aesweep.pruned_at_rung"] = str(rung)
+                value = quality[trial] + rung / 100 + seed / 1000
+                log_run(client, exp, tags, {
+                    "architecture.bottleneck": bottleneck[trial], "trainer.epochs": epochs,
+                    "seed": seed, "split.random_state": seed, "dataset.name": "synthetic"},
+                    {"val_encoded_accuracy": value, "encoded_accuracy": value - 0.01,
+                     "raw_accuracy": 0.8, "recon_mse_test": 0.1})
+    report = build_report(client, "search", parent)
+    assert report.is_search and report.sweeper["sweep.sweeper"] == "search"
+    from aesweep.report import search
+
+    rungs = search.rungs(report)
+    assert rungs[["rung", "epochs", "configurations", "promoted", "pruned"]].values.tolist() \
+        == [[0, 3, 9, 3, 6], [1, 9, 3, 1, 2], [2, 27, 1, 0, 0]]
+    assert rungs["best validation"].tolist() == pytest.approx([0.8805, 0.8905, 0.9005])
+    assert report.cells.loc[report.best].bottleneck == 64  # trial 4, at 27 epochs
+    assert report.verdict.startswith("best on validation: bottleneck 64, 27 epochs")
+    # Among 27-epoch cells only trial 4's: the front is that one cell.
+    assert search.pareto_front(report).bottleneck.tolist() == [64]
+    text = sweep_report(f"sqlite:///{tmp_path / 'mlflow.db'}", "search", parent, tmp_path / "r")
+    assert "search: 9 trials" in text and "Pareto front (max val_encoded, min bottleneck)" in text
+    assert (tmp_path / "r" / search.HISTORY_FILE).is_file()
+    assert "## Search" in (tmp_path / "r" / "report.md").read_text()

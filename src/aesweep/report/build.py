@@ -32,6 +32,7 @@ from aesweep.names import (
     SWEEP_ID_TAG,
     SWEEP_OVERRIDES_PARAM,
     SWEEP_ROLE,
+    SWEEPER_PARAM,
     TASK_TAG,
     VALIDATION_TAG,
     ci_keys,
@@ -42,7 +43,14 @@ from aesweep.names import (
     sign,
     val_metric_key,
 )
-from aesweep.report.model import QUANTITIES, VAL_ENCODED, Report, ReportError, val_column
+from aesweep.report.model import (
+    QUANTITIES,
+    SEARCH_TAGS,
+    VAL_ENCODED,
+    Report,
+    ReportError,
+    val_column,
+)
 from aesweep.report.text import verdict
 from aesweep.stats import t_interval
 
@@ -113,6 +121,8 @@ def _runs_frame(runs: list[Run], metric: str) -> pd.DataFrame:
         row |= {val_column(name): m.get(val_metric_key(name, metric), np.nan)
                 for name in (ENCODED, *CONTROLS)}
         row[VALIDATION_TAG] = tags.get(VALIDATION_TAG)
+        for column, tag in SEARCH_TAGS.items():  # a search's trial, rung, and where it stopped
+            row[column] = float(tags[tag]) if tag in tags else np.nan
         for control in CONTROLS:
             row[delta_key(control)] = improvement(row[ENCODED], row[control], metric)
             for key in (*ci_keys(control), mcnemar_key(control)):
@@ -213,6 +223,7 @@ def build_report(client_or_uri: MlflowClient | str, experiment_name: str = "aesw
         experiment_name, sweep_id, metric, tags[TASK_TAG].mode().iloc[0],
         runs[DATASET_PARAM].mode().iloc[0] if DATASET_PARAM in runs else "dataset",
         parent.data.params.get(SWEEP_OVERRIDES_PARAM, ""), statuses, extra, runs, cells,
-        best, selected_on, client=client)
+        best, selected_on, client=client,
+        sweeper={k: v for k, v in parent.data.params.items() if k.startswith(SWEEPER_PARAM)})
     report.verdict = verdict(report)
     return report

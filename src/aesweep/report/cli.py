@@ -13,6 +13,7 @@ from mlflow.tracking import MlflowClient
 from aesweep.config import compose_config
 from aesweep.errors import AesweepError, fail
 from aesweep.names import MAIN_METRIC_TAG
+from aesweep.report import search
 from aesweep.report.build import build_report
 from aesweep.report.model import FILES, Report, ReportError
 from aesweep.report.plots import metric_figure, recon_figure
@@ -22,14 +23,19 @@ PROG = "aesweep-report"
 
 
 def write_report(report: Report, out_dir: str | Path) -> list[Path]:
-    """Write report.md, report.csv and the two PNGs to ``out_dir``; return their paths."""
+    """Write report.md, report.csv and the two PNGs to ``out_dir`` (and a search's history
+    plot); return their paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / name for name in FILES]
-    paths[0].write_text(format_markdown(report), encoding="utf-8")
+    paths[0].write_text("\n".join([format_markdown(report), *search.markdown_lines(report)]),
+                        encoding="utf-8")
     report.cells.to_csv(paths[1], index=False)
     metric_figure(report).savefig(paths[2], dpi=120)
     recon_figure(report).savefig(paths[3], dpi=120)
+    if report.is_search:
+        paths.append(out / search.HISTORY_FILE)
+        search.history_figure(report).savefig(paths[-1], dpi=120)
     return paths
 
 
@@ -56,7 +62,8 @@ def _run(uri: str, experiment: str, sweep: str, metric: str | None,
     out_dir = Path(out) if out else (root or app_defaults()[1]) / "reports" / report.sweep_id
     files = write_report(report, out_dir)
     log_report(report, report.sweep_id, files)
-    return (f"{format_table(report)}\n\n{report.verdict}\n\n"
+    table = "\n".join([format_table(report), *search.text_lines(report)])
+    return (f"{table}\n\n{report.verdict}\n\n"
             f"report: {out_dir}/ (logged to run {report.sweep_id} under report/)")
 
 

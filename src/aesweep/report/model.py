@@ -30,6 +30,8 @@ VAL_ENCODED = val_column(names.ENCODED)  # what the best cell is chosen on
 QUANTITIES = (names.RECON_MSE_TEST, names.ENCODED, *names.CONTROLS,
               *(val_column(name) for name in (names.ENCODED, *names.CONTROLS)),
               *(names.delta_key(control) for control in names.CONTROLS))
+# The runs' columns of a search's tags (hydra/sweeper=search); NaN for a grid's runs.
+SEARCH_TAGS = {"trial": names.TRIAL_TAG, "rung": names.RUNG_TAG, "pruned_at": names.PRUNED_TAG}
 MINUS = "\u2212"  # typographic minus in printed numbers
 FILES = ("report.md", "report.csv", "metric_vs_bottleneck.png", "recon_mse_vs_bottleneck.png")
 
@@ -60,6 +62,13 @@ class Report:
     selected_on: str  # what chose it: "the validation rows", "5-fold CV ...", or the test rows
     verdict: str = ""
     client: MlflowClient | None = field(default=None, repr=False)
+    # The parent's sweeper params (``sweep.sweeper``: "search", ``sweep.sweeper.objectives``..)
+    sweeper: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_search(self) -> bool:
+        """Whether the sweep was a search (its runs carry Optuna trial numbers)."""
+        return bool(self.runs["trial"].notna().any())
 
     @property
     def sign(self) -> int:
