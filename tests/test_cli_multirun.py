@@ -80,17 +80,20 @@ def test_train_loss_history_matches_each_runs_epochs(sweep):
 
 
 def tables(stdout: str) -> list[list[tuple[int, int]]]:
-    """(bottleneck, epochs) of the rows under every header naming both columns."""
+    """(bottleneck, epochs) of the rows under every header naming both columns (the
+    report's leading "best" column is blank but for the chosen cell's ``*``)."""
     lines = stdout.splitlines()
     found = []
     for i, line in enumerate(lines):
         columns = line.split()
         if not {"bottleneck", "epochs"} <= set(columns):
             continue
+        columns = [c for c in columns if c != "best"]
         b, e = columns.index("bottleneck"), columns.index("epochs")
         rows = []
         for row in lines[i + 1:]:
             cells = row.split()
+            cells = cells[1:] if cells[:1] == ["*"] else cells
             if len(cells) <= max(b, e) or not (cells[b].isdigit() and cells[e].isdigit()):
                 break
             rows.append((int(cells[b]), int(cells[e])))
