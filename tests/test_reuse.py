@@ -86,7 +86,7 @@ def test_changing_a_control_input_misses_the_cache(tmp_path: Path) -> None:
     def pca(config):
         return build_pipelines(config, job.estimator, *s.X_train.shape)["pca"]
 
-    args = (s.X_train, s.y_train, s.X_test, s.y_test, job.task)
+    args = (s.X_train, s.y_train, s.X_val, s.y_val, s.X_test, s.y_test, job.task, 5)
     cached(pca(cfg), *args)
     assert cached.check_call_in_cache(pca(cfg), *args)
     bigger = compose_config([*TINY, "trainer.epochs=1", "architecture.bottleneck=5"])
