@@ -177,3 +177,57 @@ def test_a_postgresql_store_keeps_the_study_in_its_own_schema(
         connection.close()
     finally:
         postgres.stop()
+
+
+def test_ctrl_c_in_a_rung_then_the_same_command_finishes_the_study(tmp_path: Path) -> None:
+    """SIGINT while the top rung trains: the job and its sweep end KILLED; re-running the
+    command finishes the study without re-training the rung below."""
+    import signal
+    import subprocess
+    import time
+
+    from helpers import aesweep_command, clean_env
+
+    args = ["-m", "hydra/sweeper=search", *QUICK, f"{BOTTLENECK}=choice(2,4)",
+            "hydra.sweeper.sampler=grid", "hydra.sweeper.n_trials=2",
+            "hydra.sweeper.fidelity.min_resource=1", "hydra.sweeper.fidelity.max_resource=300",
+            "hydra.sweeper.fidelity.reduction_factor=300", "tracking.log_model=false",
+            *store_args(tmp_path)]
+    client = MlflowClient(store_uri(tmp_path))
+
+    def top_rung_running() -> bool:
+        return any(r.info.status == "RUNNING" and r.data.params.get(EPOCHS_PARAM) == "300"
+                   for r in client.search_runs(["1"]))
+
+    proc = subprocess.Popen([*aesweep_command(), *args], cwd=tmp_path, env=clean_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not top_rung_running():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.5)
+        time.sleep(1)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "Traceback" not in stderr
+    first = job_runs(client)
+    assert sorted(r.info.status for r in first) == ["FINISHED", "FINISHED", "KILLED"]
+
+    result = run_cli(args, cwd=tmp_path)
+    assert result.returncode == 0, describe(result)
+    study = load_study(tmp_path)
+    done = study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
+    assert sorted(t.state.name for t in done) == ["COMPLETE", "PRUNED"]
+    runs = job_runs(client)
+    one_epoch = [r for r in runs if r.data.params[EPOCHS_PARAM] == "1"]
+    assert len(one_epoch) == 2  # the lower rung was not trained again
+    top = [r for r in runs if r.data.params[EPOCHS_PARAM] == "300"]
+    assert sorted(r.info.status for r in top) == ["FINISHED", "KILLED"]
+    (finished,) = [r for r in top if r.info.status == "FINISHED"]
+    assert finished.data.tags[RESUMED_TAG] == "1"
+    parents = sorted(r.info.status for r in client.search_runs(["1"])
+                     if r.data.tags.get(ROLE_TAG) == SWEEP_ROLE)
+    assert parents == ["FINISHED", "KILLED"]
