@@ -33,7 +33,7 @@ test-fast: $(STAMP)  ## the suite without the slow end-to-end tests
 	$(BIN)/pytest -m "not slow"
 
 .PHONY: bench  # bench/ is a directory: without this, make would call the target up to date
-bench: $(STAMP)  ## performance benchmark (~40 min; bench/run.py --quick: a few minutes) -> outputs/bench.json
+bench: $(STAMP)  ## performance benchmark (~60 min; bench/run.py --quick: a few minutes) -> outputs/bench.json
 	$(BIN)/python bench/run.py
 
 # MLflow 3's server imports a Starlette module that warns of its own deprecation: not ours to fix.

@@ -3,24 +3,30 @@
     python bench/kt_peer.py SPEC.json        # prints one JSON object, the last line of stdout
 
 SPEC: ``overrides`` (aesweep's data overrides), ``seeds``, ``min_bottleneck``,
-``max_bottleneck``, ``max_epochs``, ``factor``, ``tuner_seed``, ``directory``.
+``max_bottleneck``, ``max_epochs``, ``factor``, ``min_epochs``, ``tuner_seed``, ``directory``.
 
 Same rows as aesweep: for each seed, ``aesweep.config.compose_config(overrides + seed=S)``
-and ``aesweep.job.prepare_job`` give the split (the split follows the seed), scaled by a
-``StandardScaler`` fitted on the training rows. Same model: ``aesweep.model.
-build_autoencoder`` (Dense(2n)-BN-LeakyReLU, Dense(n)-BN-LeakyReLU, a linear bottleneck,
-the mirror image), Adam(1e-3), MSE, batch 64, trained by Keras's ``model.fit`` with the
-validation rows monitored (as aesweep does). Same objective: the job's downstream model
-(``prepare_job``'s estimator: scikit-learn's ``LogisticRegression``) fitted on the encoded
-training rows, accuracy on the encoded validation rows, ``kt.Objective("val_accuracy",
-"max")``. Same space: ``hp.Int("bottleneck", lo, hi, sampling="log")``.
+and ``aesweep.job.prepare_job`` give the split (it follows the seed unless the overrides
+fix ``split.random_state``, as the section does), scaled by a ``StandardScaler`` fitted on
+the training rows. Same model: ``aesweep.model.build_autoencoder`` (Dense(2n)-BN-LeakyReLU,
+Dense(n)-BN-LeakyReLU, a linear bottleneck, the mirror image), Adam(1e-3), MSE, batch 64,
+trained by Keras's ``model.fit`` (no ``validation_data``: the objective needs no per-epoch
+validation loss, which aesweep computes and logs; the peer is spared that pass). Same
+objective: the job's downstream model (``prepare_job``'s estimator, scikit-learn's
+``LogisticRegression``) fitted on the encoded training rows, its accuracy on the encoded
+validation rows, ``kt.Objective("val_accuracy", "max")``. Same space: ``hp.Int(
+"bottleneck", lo, hi, sampling="log")``.
 
 ``kt.Hyperband(max_epochs, factor, seed)``, everything else Keras Tuner's defaults
-(``hyperband_iterations=1``; its smallest rung is 1 epoch), ``executions_per_trial`` = the
-number of seeds: execution ``i`` of a trial trains on seed ``seeds[i]``'s split with
-``keras.utils.set_random_seed(seeds[i])``, so a trial's score is the mean over the seeds
-as aesweep's is. A promoted trial starts from its parent's checkpoint (the weights of the
-parent's last execution, Keras Tuner's ``SaveBestEpoch``) at ``tuner/initial_epoch``.
+(``hyperband_iterations=1``) but ``min_epochs``: Keras Tuner fixes its smallest rung at 1
+epoch (no argument sets it); the spec sets it to aesweep's lowest rung (3), which drops
+Keras Tuner's most aggressive bracket (40 of its 70 trials, 81 of its 375 epochs per
+execution), so both tools halve over the same rungs. ``executions_per_trial`` = the
+number of seeds: execution ``i`` of a trial trains with ``keras.utils.set_random_seed(
+seeds[i])`` (on seed ``seeds[i]``'s split), so a trial's score is the mean over the seeds
+as aesweep's is. A promoted trial's executions all start from its parent's checkpoint
+(Keras Tuner's ``SaveBestEpoch`` keeps one per trial: the parent's last execution's
+weights) at ``tuner/initial_epoch``; aesweep resumes each seed from its own checkpoint.
 
 Output: trained epochs (sum of ``epochs - initial_epoch`` over every execution), wall
 time of ``tuner.search`` and of the whole process, the best trial (Keras Tuner's
@@ -101,11 +107,10 @@ def main() -> None:
             d = splits[seed]
             clock = time.perf_counter()
             model.fit(d["X_train"], d["X_train"], batch_size=d["batch_size"], epochs=epochs,
-                      initial_epoch=initial_epoch, validation_data=(d["X_val"], d["X_val"]),
-                      callbacks=list(callbacks), verbose=0)
+                      initial_epoch=initial_epoch, callbacks=list(callbacks), verbose=0)
             trained = time.perf_counter()
             encoder = crop_encoder(model)
-            encode = lambda X: encoder.predict(X, batch_size=4096, verbose=0)  # noqa: E731
+            encode = lambda X: keras.ops.convert_to_numpy(encoder(X, training=False))  # noqa: E731
             downstream = clone(d["estimator"]).fit(encode(d["X_train"]), d["y_train"])
             val = float(accuracy_score(d["y_val"], downstream.predict(encode(d["X_val"]))))
             test = float(accuracy_score(d["y_test"], downstream.predict(encode(d["X_test"]))))
@@ -137,6 +142,12 @@ def main() -> None:
                   max_epochs=spec["max_epochs"], factor=spec["factor"], seed=spec["tuner_seed"],
                   executions_per_trial=len(seeds), directory=spec["directory"],
                   project_name="hyperband", overwrite=True)
+    if spec.get("min_epochs", 1) != 1:  # Keras Tuner fixes it at 1: its brackets, again
+        oracle = tuner.oracle
+        oracle.min_epochs = spec["min_epochs"]
+        oracle._current_bracket = oracle._get_num_brackets() - 1
+        oracle._brackets = []
+        oracle._start_new_bracket()
     clock = time.perf_counter()
     tuner.search(epochs=spec["max_epochs"], verbose=0)
     search_s = time.perf_counter() - clock

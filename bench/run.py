@@ -1,6 +1,6 @@
 """aesweep performance benchmark: every figure of issue 5, side by side, in one invocation.
 
-    make bench                                   # full version, ~40 min on 2 cores
+    make bench                                   # full version, ~55 min on 2 cores
     .venv/bin/python bench/run.py --quick        # smoke version, a few minutes
     .venv/bin/python bench/run.py --only per_step,explore --out /tmp/b.json
 
@@ -60,6 +60,14 @@ directory: in-process, joblib and Ray (2 workers), and the same trainings as a p
 Tune experiment. Speed-ups over in-process (>= 1.6x), Ray's overhead per job beyond
 joblib's (<= 1 s; defined in ``launchers.py``), aesweep on Ray / Ray Tune (<= 1.1).
 
+Search (``search.py``). One task, three ways to find its best bottleneck and epochs, each
+a fresh process with its own store: aesweep's grid (7 bottlenecks x epochs 3/9/27 x 3
+seeds, staged, resuming), aesweep's search (``hydra/sweeper=search``: TPE, 9 trials halved
+over 3/9/27 epochs, 3 seeds each) and Keras Tuner's Hyperband (``kt_peer.py``: same rows,
+space, model and objective). Trained epochs, wall times and each pick's validation (and
+test) accuracy: the search's pick within the grid winner's 95% interval with <= 1/3 of
+the grid's epochs, and with no more epochs than Keras Tuner.
+
 Tracking server (``server_load.py``). A TrackingServer (PostgreSQL, basic auth, one worker)
 in a temporary directory, loaded for 60 s by 32 client threads, each logging whole job
 results (params, per-epoch metrics, final metrics, two artifacts) under a parent run: jobs
@@ -90,6 +98,7 @@ from pathlib import Path
 from typing import Any
 
 import launchers
+import search
 import sections
 from sections import GIB, say
 
@@ -98,7 +107,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGETS = {"ratio_reference": 1.05, "ratio_small": 0.5, "flops_share": 0.70,
            "sweep_ratio": 0.5, "overhead_share": 0.10, "peak_rss_gib": 1.5,
            "growth_time_per_row": 1.3, "growth_bytes_per_row": 1.5,
-           "launcher_speedup": 1.6, "ray_overhead_s": 1.0, "ray_vs_tune": 1.1}
+           "launcher_speedup": 1.6, "ray_overhead_s": 1.0, "ray_vs_tune": 1.1,
+           "search_epochs_share": 1 / 3}
 PROFILES: dict[str, dict[str, Any]] = {
     "full": {
         "reps": 3,
@@ -113,6 +123,15 @@ PROFILES: dict[str, dict[str, Any]] = {
         "launchers": {"bottlenecks": [4, 8, 16, 32], "seeds": [0, 1], "n_samples": 16000,
                       "n_features": 100, "epochs": 10},
         "server_throughput": {"clients": 32, "seconds": 60},
+        # ~13 min on 2 quiet cores: grid ~4, search ~2.5, Keras Tuner ~7.
+        "search": {"data": ["dataset.n_samples=2000", "dataset.n_features=40",
+                            "dataset.n_informative=10", "dataset.n_redundant=10",
+                            "split.random_state=0"],
+                   "bottlenecks": [4, 8, 16, 32, 64, 128, 256], "epochs": [3, 9, 27],
+                   "seeds": [0, 1, 2],
+                   "search": {"min_bottleneck": 4, "max_bottleneck": 256, "sampler": "tpe",
+                              "sampler_seed": 0, "n_trials": 9, "eta": 3},
+                   "keras_tuner": {"min_epochs": 3, "seed": 0}, "quiet_patience_s": 30},
     },
     "quick": {
         "reps": 1,
@@ -125,9 +144,17 @@ PROFILES: dict[str, dict[str, Any]] = {
         "launchers": {"bottlenecks": [4, 8], "seeds": [0], "n_samples": 1000, "n_features": 20,
                       "epochs": 2, "quiet_patience_s": 10},
         "server_throughput": {"clients": 32, "seconds": 5},
+        "search": {"data": ["dataset.n_samples=600", "dataset.n_features=20",
+                            "dataset.n_informative=5", "dataset.n_redundant=5",
+                            "split.random_state=0"],
+                   "bottlenecks": [4, 16], "epochs": [1, 3], "seeds": [0, 1],
+                   "search": {"min_bottleneck": 4, "max_bottleneck": 16, "sampler": "tpe",
+                              "sampler_seed": 0, "n_trials": 3, "eta": 3},
+                   "keras_tuner": {"min_epochs": 1, "seed": 0}, "quiet_patience_s": 10},
     },
 }
-SECTIONS = ("per_step", "explore", "growth", "seed", "sweep", "launchers", "server_throughput")
+SECTIONS = ("per_step", "explore", "growth", "seed", "sweep", "launchers", "search",
+            "server_throughput")
 
 
 def verdict(ok: bool) -> str:
@@ -198,6 +225,8 @@ def summary_rows(res: dict) -> list[tuple[str, str, str, str]]:
                      f"{w['ray']:.0f} / {w['tune']:.0f} s = {la['ray_vs_tune']:.2f} (outside "
                      f"training: {nt['ray']:.1f} vs {nt['tune']:.1f} slot-s per job)",
                      "<= 1.1", verdict(la["ray_vs_tune"] <= TARGETS["ray_vs_tune"])))
+    if se := res.get("search"):
+        rows += search_rows(se)
     if st := res.get("server_throughput"):
         cases = st["projection"]["cases"]
         rows.append(("7 tracking server: jobs logged by 32 clients",
@@ -206,6 +235,29 @@ def summary_rows(res: dict) -> list[tuple[str, str, str, str]]:
                                  " needed" for c in cases.values()),
                      "nothing lost", verdict(st["check"]["lost"] == 0 and not st["errors"])))
     return rows
+
+
+def search_rows(se: dict) -> list[tuple[str, str, str, str]]:
+    ways, winner, (lo, hi) = se["ways"], se["winner"], se["winner_interval"]
+    epochs, walls = se["trained_epochs"], se["walls_s"]
+
+    def pick(p: dict) -> str:
+        return (f"{p['bottleneck']} x {p['epochs']} ep: val {p['val_accuracy']:.3f} "
+                f"(test {p['test_accuracy']:.3f})")
+
+    return [
+        ("search: aesweep's pick vs the grid's winner",
+         f"{pick(ways['search']['pick'])} vs {pick(winner)}, 95% [{lo:.3f}, {hi:.3f}]; "
+         f"{epochs['search']} / {epochs['grid']} epochs = {se['search_epochs_share']:.2f}",
+         "val >= interval's low end, epochs <= 1/3",
+         verdict(se["search_within"] and se["search_epochs_ok"])),
+        ("search: aesweep vs Keras Tuner Hyperband",
+         f"{epochs['search']} vs {epochs['keras_tuner']} epochs, {walls['search']:.0f} vs "
+         f"{walls['keras_tuner']:.0f} s; Keras Tuner's pick {pick(ways['keras_tuner']['pick'])}"
+         f" ({'within' if se['keras_tuner_within'] else 'below'} the interval)",
+         "<= Keras Tuner's epochs, pick in the interval",
+         verdict(se["search_within"] and epochs["search"] <= epochs["keras_tuner"])),
+    ]
 
 
 def print_explore(ex: dict) -> None:
@@ -269,6 +321,7 @@ def main() -> int:
             "seed": lambda: sections.seed_article(profile, tmp / "seed"),
             "sweep": lambda: sections.sweep(profile, tmp / "sweep"),
             "launchers": lambda: launchers.launchers(profile, tmp / "launchers"),
+            "search": lambda: search.search(profile, tmp / "search"),
             "server_throughput": lambda: sections.server_throughput(profile,
                                                                     tmp / "server_throughput")}
     try:
