@@ -190,13 +190,13 @@ def test_ctrl_c_in_a_rung_then_the_same_command_finishes_the_study(tmp_path: Pat
 
     args = ["-m", "hydra/sweeper=search", *QUICK, f"{BOTTLENECK}=choice(2,4)",
             "hydra.sweeper.sampler=grid", "hydra.sweeper.n_trials=2",
-            "hydra.sweeper.fidelity.min_resource=1", "hydra.sweeper.fidelity.max_resource=300",
-            "hydra.sweeper.fidelity.reduction_factor=300", "tracking.log_model=false",
+            "hydra.sweeper.fidelity.min_resource=1", "hydra.sweeper.fidelity.max_resource=3000",
+            "hydra.sweeper.fidelity.reduction_factor=3000", "tracking.log_model=false",
             *store_args(tmp_path)]
     client = MlflowClient(store_uri(tmp_path))
 
     def top_rung_running() -> bool:
-        return any(r.info.status == "RUNNING" and r.data.params.get(EPOCHS_PARAM) == "300"
+        return any(r.info.status == "RUNNING" and r.data.params.get(EPOCHS_PARAM) == "3000"
                    for r in client.search_runs(["1"]))
 
     proc = subprocess.Popen([*aesweep_command(), *args], cwd=tmp_path, env=clean_env(),
@@ -224,7 +224,7 @@ def test_ctrl_c_in_a_rung_then_the_same_command_finishes_the_study(tmp_path: Pat
     runs = job_runs(client)
     one_epoch = [r for r in runs if r.data.params[EPOCHS_PARAM] == "1"]
     assert len(one_epoch) == 2  # the lower rung was not trained again
-    top = [r for r in runs if r.data.params[EPOCHS_PARAM] == "300"]
+    top = [r for r in runs if r.data.params[EPOCHS_PARAM] == "3000"]
     assert sorted(r.info.status for r in top) == ["FINISHED", "KILLED"]
     (finished,) = [r for r in top if r.info.status == "FINISHED"]
     assert finished.data.tags[RESUMED_TAG] == "1"
