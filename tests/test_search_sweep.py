@@ -199,8 +199,10 @@ def test_ctrl_c_in_a_rung_then_the_same_command_finishes_the_study(tmp_path: Pat
         return any(r.info.status == "RUNNING" and r.data.params.get(EPOCHS_PARAM) == "3000"
                    for r in client.search_runs(["1"]))
 
+    # pytest-xdist's workers ignore SIGINT, and a child would inherit that: restore Ctrl-C.
     proc = subprocess.Popen([*aesweep_command(), *args], cwd=tmp_path, env=clean_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 240
         while not top_rung_running():
