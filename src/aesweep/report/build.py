@@ -175,18 +175,13 @@ def _cells(runs: pd.DataFrame, params: list[str]) -> tuple[pd.DataFrame, list[st
 
 
 def _selection(runs: pd.DataFrame, cells: pd.DataFrame, metric: str) -> tuple[int, str]:
-    """The best cell (its row in ``cells``) and what chose it: the mean validation score
-    where the runs logged one, else (runs older than validation scores) the test score."""
+    """The best cell (its row in ``cells``) and what chose it (see :class:`Report`): the
+    mean validation score where the runs logged one, else (runs older than validation
+    scores) the test score."""
     validated = bool(cells[VAL_ENCODED].notna().any())
     best = int((sign(metric) * cells[VAL_ENCODED if validated else ENCODED]).idxmax())
-    if not validated:
-        return best, "the test rows (these runs logged no validation scores; re-run to " \
-                     "choose on validation)"
     source = runs[VALIDATION_TAG].dropna().mode()
-    folds = source.iloc[0].removeprefix("cv") if len(source) else ""
-    if folds.isdigit():
-        return best, f"{folds}-fold cross-validation on the training rows"
-    return best, "the validation rows"
+    return best, (source.iloc[0] if len(source) else "holdout") if validated else "test"
 
 
 def build_report(client_or_uri: MlflowClient | str, experiment_name: str = "aesweep",
@@ -218,12 +213,12 @@ def build_report(client_or_uri: MlflowClient | str, experiment_name: str = "aesw
                           f"{BOTTLENECK_PARAM}/{EPOCHS_PARAM} params")
     runs = _runs_frame(finished, metric)
     cells, extra = _cells(runs, params)
-    best, selected_on = _selection(runs, cells, metric)
+    best, selected_by = _selection(runs, cells, metric)
     report = Report(
         experiment_name, sweep_id, metric, tags[TASK_TAG].mode().iloc[0],
         runs[DATASET_PARAM].mode().iloc[0] if DATASET_PARAM in runs else "dataset",
         parent.data.params.get(SWEEP_OVERRIDES_PARAM, ""), statuses, extra, runs, cells,
-        best, selected_on, client=client,
+        best, selected_by, client=client,
         sweeper={k: v for k, v in parent.data.params.items() if k.startswith(SWEEPER_PARAM)})
     report.verdict = verdict(report)
     return report

@@ -58,12 +58,29 @@ class Report:
     extra: list[str]  # params other than bottleneck and epochs that vary across cells
     runs: pd.DataFrame
     cells: pd.DataFrame
-    best: int  # the chosen cell's row in ``cells``: best mean on ``selected_on``
-    selected_on: str  # what chose it: "the validation rows", "5-fold CV ...", or the test rows
+    best: int  # the chosen cell's row in ``cells``: best mean on ``selected_by``
+    selected_by: str  # what chose it: "holdout", "cv<K>" (the runs' VALIDATION_TAG) or "test"
     verdict: str = ""
     client: MlflowClient | None = field(default=None, repr=False)
     # The parent's sweeper params (``sweep.sweeper``: "search", ``sweep.sweeper.objectives``..)
     sweeper: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def selected_on(self) -> str:
+        """What chose the best cell, in words: "the validation rows", ..."""
+        if self.selected_by == "test":
+            return ("the test rows (these runs logged no validation scores; re-run to "
+                    "choose on validation)")
+        folds = self.selected_by.removeprefix("cv")
+        return (f"{folds}-fold cross-validation on the training rows" if folds.isdigit()
+                else "the validation rows")
+
+    @property
+    def selected_briefly(self) -> str:
+        """The same in a word or two: "validation", "5-fold CV" or "test"."""
+        folds = self.selected_by.removeprefix("cv")
+        return (f"{folds}-fold CV" if folds.isdigit()
+                else "test" if self.selected_by == "test" else "validation")
 
     @property
     def is_search(self) -> bool:

@@ -63,7 +63,7 @@ def verdict(report: Report) -> str:
                        *(f"{p}={best[p]}" for p in report.extra)])
     if np.isfinite(best[VAL_ENCODED]):
         where += f" ({plus_minus(best[VAL_ENCODED], best[f'{VAL_ENCODED}_ci'], d)})"
-    text = (f"best on {_on(report)}: {where}; on the test rows, encoded "
+    text = (f"best on {report.selected_briefly}: {where}; on the test rows, encoded "
             f"{plus_minus(best[ENCODED], best[f'{ENCODED}_ci'], d)}")
     if beats:
         text += "; " + ", ".join(beats)
@@ -72,13 +72,6 @@ def verdict(report: Report) -> str:
     n = int(best.seeds)
     return f"{text} ({n} seed{'s' if n > 1 else ''}; {report.metric}, " \
            f"{_better(report)} is better)"
-
-
-def _on(report: Report) -> str:
-    """What chose the best cell, in a few words: ``validation``, ``5-fold CV``, ``test``."""
-    if "cross-validation" in report.selected_on:
-        return report.selected_on.split(" cross")[0] + " CV"
-    return "test" if report.selected_on.startswith("the test") else "validation"
 
 
 def _table(report: Report) -> pd.DataFrame:
