@@ -98,6 +98,7 @@ OUT_OF_RANGE = {
     "trainer.epochs": ["0"],
     "trainer.batch_size": ["0"],
     "evaluation.bootstrap_resamples": ["-1"],
+    "evaluation.cv_folds": ["1", "0"],
     "dataset.n_samples": ["0"],
     "dataset.n_features": ["0"],
     "dataset.n_redundant": ["-1"],
