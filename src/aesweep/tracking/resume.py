@@ -49,11 +49,22 @@ def is_alive(run: Run) -> bool | None:
         return False
 
 
+def run_ended(client: MlflowClient, run_id: str) -> bool:
+    """Whether a run is no longer RUNNING; a run deleted or not in this store counts as
+    ended: nobody runs it here."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_run(run_id).info.status != "RUNNING"
+    except MlflowException:
+        return True
+
+
 def sweep_ended(client: MlflowClient, run: Run) -> bool:
     """Whether the sweep that ``run`` belongs to has ended: then no job of it still runs,
     on any machine."""
     parent = run.data.tags.get(PARENT_TAG)
-    return bool(parent) and client.get_run(parent).info.status != "RUNNING"
+    return bool(parent) and run_ended(client, parent)
 
 
 def mark_stale(client: MlflowClient, run: Run) -> bool:

@@ -119,6 +119,7 @@ class SearchSweeper(Sweeper):
 
         from aesweep.search.driver import Search
         from aesweep.search.study import open_study
+        from aesweep.tracking.resume import run_ended
 
         assert self.config is not None and self.launcher is not None
         sweep_dir = Path(self.config.hydra.sweep.dir)
@@ -144,7 +145,7 @@ class SearchSweeper(Sweeper):
             study = open_study(s.storage, s.study_name, s.directions, s.sampler, s.seed,
                                population)
             Search(s, study, launch, sweep_run_id=self._parent_run_id(),
-                   sweep_ended=lambda run_id: _ended(client, run_id),
+                   sweep_ended=lambda run_id: run_ended(client, run_id),
                    tag_pruned=lambda run_ids, rung: _tag_pruned(client, run_ids, rung)).run()
         except AesweepError as error:  # found only once jobs ran: an objective they lack
             fail(error)
@@ -164,15 +165,6 @@ class SearchSweeper(Sweeper):
         hydra_overrides: Sequence[str] = self.config.hydra.overrides.hydra
         return next((str(o)[len(prefix):] for o in hydra_overrides
                      if str(o).startswith(prefix)), None)
-
-
-def _ended(client: Any, run_id: str) -> bool:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return client.get_run(run_id).info.status != "RUNNING"
-    except MlflowException:
-        return True  # deleted, or from another store: nobody runs it here
 
 
 def _tag_pruned(client: Any, run_ids: list[str], rung: int) -> None:
