@@ -30,11 +30,11 @@ def run_spied(overrides: list[str]):
     original = AutoencoderFeatures.fit
 
     @functools.wraps(original)
-    def spy(self, X, y=None, validation_data=None):
+    def spy(self, X, y=None, validation_data=None, **fit_params):
         calls.append({"X": np.array(X, dtype=np.float32, copy=True), "epochs": self.epochs,
                       "val": None if validation_data is None
                       else np.array(validation_data, dtype=np.float32, copy=True)})
-        return original(self, X, y, validation_data=validation_data)
+        return original(self, X, y, validation_data=validation_data, **fit_params)
 
     job = prepare_job(compose_config(overrides))
     with pytest.MonkeyPatch.context() as patch:

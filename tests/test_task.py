@@ -100,7 +100,7 @@ def test_a_multirun_job_skips_a_config_that_already_finished(tmp_path: Path) -> 
 
 
 def test_a_job_that_fails_after_its_run_started(tmp_path: Path, monkeypatch) -> None:
-    def broken(job):
+    def broken(job, on_epoch=None):
         raise RuntimeError("the disk caught fire")
 
     monkeypatch.setattr(task, "run_job", broken)

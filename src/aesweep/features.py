@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import joblib
 import numpy as np
@@ -14,6 +14,9 @@ from sklearn.utils import Tags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from aesweep.ranges import Interval
+
+if TYPE_CHECKING:
+    from aesweep.progress import EpochHook
 
 # The activations and optimizers on offer: the project's list of activations (Keras takes
 # each by name) and the keys of ``aesweep.model.OPTIMIZERS`` (not imported here: that
@@ -158,13 +161,17 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         self.checkpoint_epochs = checkpoint_epochs
 
     def fit(self, X: Any, y: Any = None, validation_data: Any = None,
-            callbacks: Sequence[Any] = ()) -> AutoencoderFeatures:
+            callbacks: Sequence[Any] = (), on_epoch: EpochHook | None = None,
+            ) -> AutoencoderFeatures:
         """Train the autoencoder on ``X`` of shape (n_samples, n_features).
 
         ``validation_data`` (n_val, n_features), in the same space as ``X``, is only
         monitored (``history_["val_loss"]``); it never updates the weights.
         ``callbacks``: Keras callbacks, given their train and epoch hooks (not batch hooks:
         many steps run inside one compiled call) with the epoch's ``loss`` and ``val_loss``.
+        ``on_epoch(epoch, logs, seconds)``: called with each epoch from 1, its ``loss`` and
+        ``val_loss`` and its wall time; when training resumes from a checkpoint, first with
+        each restored epoch and ``seconds`` None (see :data:`aesweep.progress.EpochHook`).
 
         Raises ``ValueError`` for a parameter out of its type or range, and
         ``FloatingPointError`` as soon as an epoch's loss is NaN or infinite.
@@ -211,7 +218,7 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
                                   stop=self.epochs, batch_size=self.batch_size, seed=seed,
                                   history=history, jit_compile=self.jit_compile_,
                                   verbose=self.verbose, callbacks=callbacks,
-                                  on_epoch_end=checkpoint)
+                                  on_epoch_end=checkpoint, on_epoch=on_epoch)
         except FloatingPointError as error:  # training diverged
             raise FloatingPointError(f"{error}; lower the learning rate "
                                      f"(learning_rate={self.learning_rate})") from None

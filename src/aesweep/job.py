@@ -47,6 +47,7 @@ from aesweep.names import (
     val_metric_key,
 )
 from aesweep.pipelines import build_pipelines, check_autoencoder
+from aesweep.progress import EpochHook
 
 
 @dataclass
@@ -104,10 +105,11 @@ def try_downstream(estimator: BaseEstimator, splits: Splits, rows: int = 200) ->
         raise ConfigError("downstream.params", str(exc).splitlines()[0]) from None
 
 
-def run_job(job: PreparedJob) -> JobResult:
+def run_job(job: PreparedJob, on_epoch: EpochHook | None = None) -> JobResult:
     """Train the autoencoder, fit the downstream model on every feature set, and score
     each on the validation rows (or by cross-validation on the training rows, without
-    them) and on the test rows."""
+    them) and on the test rows. ``on_epoch`` follows the training epoch by epoch (see
+    :data:`aesweep.progress.EpochHook`)."""
     s, cfg = job.splits, job.cfg
     pipelines = build_pipelines(cfg, job.estimator, *s.X_train.shape)
 
@@ -119,7 +121,7 @@ def run_job(job: PreparedJob) -> JobResult:
     X_val = None if s.X_val is None else scale.transform(s.X_val)
     started = time.perf_counter()
     try:
-        autoencoder.fit(X_train, validation_data=X_val)
+        autoencoder.fit(X_train, validation_data=X_val, on_epoch=on_epoch)
     except FloatingPointError as exc:  # the loss became NaN or infinite
         raise ConfigError("optimizer.learning_rate", str(exc)) from None
     train_seconds = time.perf_counter() - started

@@ -16,12 +16,14 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 
+from aesweep.progress import EpochHook
 from aesweep.runtime import has_gpu, keras, tf
 
 History = dict[str, list[float]]
@@ -161,16 +163,24 @@ def train(model: keras.Model, X: np.ndarray, X_val: np.ndarray | None, *, start:
           stop: int, batch_size: int, seed: int, history: History,
           jit_compile: bool | None = None, verbose: int = 0,
           callbacks: Sequence[keras.callbacks.Callback] = (),
-          on_epoch_end: Callable[[int, History], None] | None = None) -> History:
+          on_epoch_end: Callable[[int, History], None] | None = None,
+          on_epoch: EpochHook | None = None) -> History:
     """Train epochs ``start`` .. ``stop - 1`` and return the whole history (from epoch 0).
 
     ``X`` (n_rows, n_features) and ``X_val`` are float32. ``callbacks`` get their train and
     epoch hooks (steps run inside compiled calls: no batch hooks).
     ``on_epoch_end(epochs_done, history)`` runs after each epoch, e.g. to checkpoint.
+    ``on_epoch(epoch, logs, seconds)`` (epoch from 1) gets first each epoch of ``history``
+    (restored from a checkpoint) with ``seconds`` None, then each trained epoch with its
+    wall time, checkpoint included.
     Raises ``FloatingPointError`` as soon as an epoch's loss is NaN or infinite, before
     the callbacks or ``on_epoch_end`` see that epoch.
     """
     history = {key: list(values) for key, values in history.items()}
+    if on_epoch is not None:
+        for epoch in range(len(history.get("loss", ()))):
+            on_epoch(epoch + 1, {key: values[epoch] for key, values in history.items()
+                                 if epoch < len(values)}, None)
     if start >= stop:
         return history
     xla = use_xla(jit_compile, model, len(X), stop - start, batch_size)
@@ -180,6 +190,7 @@ def train(model: keras.Model, X: np.ndarray, X_val: np.ndarray | None, *, start:
         steps=trainer.steps_per_epoch, model=model)
     hooks.on_train_begin()
     for epoch in range(start, stop):
+        began = time.perf_counter()
         hooks.on_epoch_begin(epoch)
         logs = trainer.epoch(epoch)
         if not math.isfinite(logs["loss"]):
@@ -190,6 +201,8 @@ def train(model: keras.Model, X: np.ndarray, X_val: np.ndarray | None, *, start:
         hooks.on_epoch_end(epoch, logs)
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, history)
+        if on_epoch is not None:
+            on_epoch(epoch + 1, dict(logs), time.perf_counter() - began)
     hooks.on_train_end(logs)
     return history
 

@@ -206,6 +206,10 @@ class SweepConfig:
     # keys it varies (its children are named by them).
     epochs: list[int] = field(default_factory=list)
     swept_keys: list[str] = field(default_factory=list)
+    # Set by aesweep's grid sweeper, for each job's "[k/N] ... ETA" line: the number of jobs
+    # and when the sweep started (epoch seconds). null: no such line (a single run, a search).
+    jobs: int | None = None
+    started: float | None = None
     # Set by the search sweeper (hydra/sweeper=search): the job's trial and rung.
     trial: int | None = None
     rung: int | None = None

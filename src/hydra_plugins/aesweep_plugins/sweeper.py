@@ -15,6 +15,7 @@ Hydra finds this plugin only because it lives in the ``hydra_plugins`` namespace
 # No `from __future__ import annotations`: Hydra loads plugin modules without registering
 # them in sys.modules, and dataclasses then cannot resolve string annotations.
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn, JobStatus
-from omegaconf import OmegaConf
+from omegaconf import OmegaConf, open_dict, read_write
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,12 @@ def stages(jobs: Sequence[Sequence[str]], key: str | None) -> list[list[list[str
     return [by_value[rank] for rank in sorted(by_value)]
 
 
+def progress_overrides(jobs: int, started: float) -> list[str]:
+    """What each job needs for its ``[k/N] ... ETA`` line: the sweep's job count and start
+    (epoch seconds); k is the job's own number."""
+    return [f"sweep.jobs={jobs}", f"sweep.started={started:.1f}"]
+
+
 def lost(num: int, overrides: list[str], error: BaseException) -> None:
     """Hand a job that died without a result to the driver's callback, which fails its run."""
     from aesweep.tracking.callbacks import LOST_JOBS
@@ -86,6 +93,9 @@ class AesweepSweeper(BasicSweeper):
         size = self.max_batch_size or max(len(grid), 1)
         self.overrides = [stage[i:i + size] for stage in staged
                           for i in range(0, len(stage), size)]
+        # Every launcher composes each job from these overrides, in any process.
+        with read_write(self.config.hydra), open_dict(self.config.hydra):
+            self.config.hydra.overrides.hydra.extend(progress_overrides(len(grid), time.time()))
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
