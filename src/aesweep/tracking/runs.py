@@ -10,14 +10,12 @@ import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from importlib import metadata
 
 from mlflow.entities import Metric, Param, Run, RunTag
 from omegaconf import DictConfig, OmegaConf
 
 from aesweep.job import JobResult, PreparedJob
 from aesweep.names import (
-    ENCODED,
     ERROR_TAG,
     JOB_NUM_TAG,
     PARENT_TAG,
@@ -25,8 +23,6 @@ from aesweep.names import (
     ROLE_TAG,
     SWEEP_ID_TAG,
     SWEEP_ROLE,
-    TRAIN_LOSS,
-    VAL_LOSS,
 )
 from aesweep.plots import loss_curve
 from aesweep.tracking.redaction import Redactor
@@ -162,16 +158,13 @@ def failed_children(store: Store, parent_run_id: str) -> list[tuple[str, str]]:
 
 def log_job(store: Store, redactor: Redactor, run_id: str, name: str, job: PreparedJob,
             result: JobResult, overrides: Sequence[str]) -> None:
-    """Log per-epoch and final metrics, tags, artifacts, dataset and encoder."""
+    """Log final metrics, tags, artifacts, dataset and encoder. The per-epoch losses are
+    not logged here: :class:`~aesweep.tracking.live.LiveMetrics` sent them while training."""
     from aesweep.tracking.overrides import public
 
     client, cfg = store.client, job.cfg
     now = int(time.time() * 1000)
-    curves = {TRAIN_LOSS: result.history["loss"], VAL_LOSS: result.history.get("val_loss")}
-    metrics = [Metric(key, value, now, epoch)
-               for key, values in curves.items() if values
-               for epoch, value in enumerate(values, start=1)]
-    metrics += [Metric(key, value, now, 0) for key, value in result.metrics.items()]
+    metrics = [Metric(key, value, now, 0) for key, value in result.metrics.items()]
     client.log_batch(run_id, metrics=metrics,
                      tags=[RunTag(k, v) for k, v in redactor.texts(result.tags).items()])
     client.log_text(run_id, OmegaConf.to_yaml(redactor.config(cfg)), "config/config.yaml")
@@ -203,26 +196,8 @@ def _log_dataset_and_encoder(run_id: str, job: PreparedJob, result: JobResult,
             _log_encoder(job, result)
 
 
-def _installed(*names: str) -> list[str]:
-    found = []
-    for name in names:
-        try:
-            found.append(f"{name}=={metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            continue
-    return found
-
-
 def _log_encoder(job: PreparedJob, result: JobResult) -> None:
-    import mlflow.keras
-    from mlflow.models import infer_signature
+    """The encoder as the pyfunc model ``encoder``: raw features in, bottleneck out."""
+    from aesweep.tracking.models import log_encoder
 
-    # The encoder takes scaled features: the rows after the pipeline's scaler.
-    scaled = result.pipelines[ENCODED][:1].transform(job.splits.X_test[:5])
-    signature = infer_signature(scaled, result.encoder.transform(scaled))
-    mlflow.keras.log_model(
-        result.encoder.encoder_, name="encoder", signature=signature,
-        # Explicit requirements: inferring them costs ~10 s per call.
-        pip_requirements=_installed("keras", "tensorflow", "tensorflow-cpu", "numpy"),
-        metadata={"input": f"features after preprocessing.scaler="
-                           f"{job.cfg.preprocessing.scaler.value} fit on training rows"})
+    log_encoder(job, result)
