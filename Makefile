@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
+STORE  ?= $(CURDIR)/outputs/mlflow.db
 
 .PHONY: install sweep run test test-fast lint ui server clean
 SERVER_PORT ?= 5001
@@ -26,7 +27,14 @@ run: $(STAMP)  ## one job with the defaults
 lint: $(STAMP)
 	$(BIN)/ruff check src tests
 
-test: lint  ## lint, then the whole suite (slow end-to-end tests included)
+# The browser tests drive Debian's Chromium: browser builds cannot be downloaded here.
+CHROMIUM ?= /usr/bin/chromium
+$(CHROMIUM):
+	@echo "installing Debian's chromium for the browser tests (tests/test_ui_browser.py)"
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq chromium >/dev/null
+
+test: lint $(CHROMIUM)  ## lint, then the whole suite (slow end-to-end and browser tests included)
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 test-fast: $(STAMP)  ## the suite without the slow end-to-end tests
@@ -40,7 +48,7 @@ bench: $(STAMP)  ## performance benchmark (~60 min; bench/run.py --quick: a few 
 ui: $(STAMP)  ## MLflow UI over the embedded store; HOST=0.0.0.0 exposes it to your network
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false \
 	PYTHONWARNINGS="ignore:starlette.middleware.wsgi is deprecated" $(BIN)/mlflow ui \
-		--backend-store-uri sqlite:///$(CURDIR)/outputs/mlflow.db \
+		--backend-store-uri sqlite:///$(STORE) \
 		--host $(HOST) --port $(PORT) --workers 1
 
 server: $(STAMP)  ## team tracking server on $(HOST):$(SERVER_PORT): PostgreSQL, proxied artifacts, basic auth

@@ -73,6 +73,16 @@ in a temporary directory, loaded for 60 s by 32 client threads, each logging who
 results (params, per-epoch metrics, final metrics, two artifacts) under a parent run: jobs
 logged per second, the p95 of one job's logging, nothing lost, and a projection to 100 nodes.
 
+Report at scale (``report_scale.py``). Synthetic sweeps of 1,000 and 10,000 FINISHED runs,
+each logged as a quickstart job logs it (params, tags, final metrics; 20 epoch counts in the
+large one), each in its own SQLite store: ``aesweep-report`` timed as a command (process
+start, reading, figures and artifacts; <= 60 s for 10,000 runs) and ``build_report`` alone
+in a fresh process, interleaved. Linear: time per run at 10,000 <= 1.3x that at 1,000.
+
+MLflow UI (``ui.py``). ``make ui`` on a store holding aesweep's experiment: seconds until
+``/health`` answers (<= 15 s) and the memory of all its processes 5 s later (<= 600 MiB),
+then MLflow's stock ``mlflow ui`` (job execution on, default workers) the same way.
+
 Training settings ("explore"): each setting trains one model on 2,048 rows (no validation),
 warmed up by two untimed epochs, then one timed epoch per round, round-robin over all
 settings and both shapes, 5 rounds. Plain Keras: defaults, ``jit_compile=True`` (Keras's
@@ -98,8 +108,10 @@ from pathlib import Path
 from typing import Any
 
 import launchers
+import report_scale
 import search
 import sections
+import ui
 from sections import GIB, say
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,7 +120,8 @@ TARGETS = {"ratio_reference": 1.05, "ratio_small": 0.5, "flops_share": 0.70,
            "sweep_ratio": 0.5, "overhead_share": 0.10, "peak_rss_gib": 1.5,
            "growth_time_per_row": 1.3, "growth_bytes_per_row": 1.5,
            "launcher_speedup": 1.6, "ray_overhead_s": 1.0, "ray_vs_tune": 1.1,
-           "search_epochs_share": 1 / 3}
+           "search_epochs_share": 1 / 3, "report_s_per_10k_runs": 60.0,
+           "report_time_per_run": 1.3}
 PROFILES: dict[str, dict[str, Any]] = {
     "full": {
         "reps": 3,
@@ -132,6 +145,9 @@ PROFILES: dict[str, dict[str, Any]] = {
                    "search": {"min_bottleneck": 4, "max_bottleneck": 256, "sampler": "tpe",
                               "sampler_seed": 0, "n_trials": 9, "eta": 3},
                    "keras_tuner": {"min_epochs": 3, "seed": 0}, "quiet_patience_s": 30},
+        # ~6 min on 2 cores: the stores ~1 min, then 3 x (30 + 25 s at 10k, 10 + 5 s at 1k).
+        "report_scale": {"sizes": {"1000": {"bottlenecks": 10, "epochs": 10, "seeds": 10},
+                                   "10000": {"bottlenecks": 50, "epochs": 20, "seeds": 10}}},
     },
     "quick": {
         "reps": 1,
@@ -151,10 +167,12 @@ PROFILES: dict[str, dict[str, Any]] = {
                    "search": {"min_bottleneck": 4, "max_bottleneck": 16, "sampler": "tpe",
                               "sampler_seed": 0, "n_trials": 3, "eta": 3},
                    "keras_tuner": {"min_epochs": 1, "seed": 0}, "quiet_patience_s": 10},
+        "report_scale": {"sizes": {"100": {"bottlenecks": 5, "epochs": 4, "seeds": 5},
+                                   "1000": {"bottlenecks": 10, "epochs": 10, "seeds": 10}}},
     },
 }
 SECTIONS = ("per_step", "explore", "growth", "seed", "sweep", "launchers", "search",
-            "server_throughput")
+            "server_throughput", "report_scale", "ui")
 
 
 def verdict(ok: bool) -> str:
@@ -227,6 +245,14 @@ def summary_rows(res: dict) -> list[tuple[str, str, str, str]]:
                      "<= 1.1", verdict(la["ray_vs_tune"] <= TARGETS["ray_vs_tune"])))
     if se := res.get("search"):
         rows += search_rows(se)
+    if rs := res.get("report_scale"):
+        rows += report_rows(rs)
+    if u := res.get("ui"):
+        lean, stock = u["make_ui"], u["stock"]
+        rows.append(("make ui: answers / memory of all its processes",
+                     f"{lean['answer_s']:.1f} s / {lean['rss_mib']:.0f} MiB (stock mlflow ui: "
+                     f"{stock['answer_s']:.1f} s / {stock['rss_mib']:.0f} MiB)",
+                     f"<= {ui.GOAL_SECONDS:g} s / <= {ui.GOAL_MIB:g} MiB", verdict(u["ok"])))
     if st := res.get("server_throughput"):
         cases = st["projection"]["cases"]
         rows.append(("7 tracking server: jobs logged by 32 clients",
@@ -257,6 +283,26 @@ def search_rows(se: dict) -> list[tuple[str, str, str, str]]:
          f" ({'within' if se['keras_tuner_within'] else 'below'} the interval)",
          "<= Keras Tuner's epochs, pick in the interval",
          verdict(se["search_within"] and epochs["search"] <= epochs["keras_tuner"])),
+    ]
+
+
+def report_rows(rs: dict) -> list[tuple[str, str, str, str]]:
+    large, small = rs["sizes"][rs["large"]], rs["sizes"][rs["small"]]
+    projected = f"; {rs['cli_10k_s']:.0f} s projected to 10,000" if rs["cli_10k_projected"] \
+        else ""
+    return [
+        (f"report: aesweep-report on {rs['large']:,} runs",
+         f"{large['cli_median_s']:.1f} s = {1000 * large['cli_median_s'] / rs['large']:.2f} "
+         f"ms/run (build_report {large['read_median_s']:.1f} s = "
+         f"{large['read_ms_per_run']:.2f} ms/run){projected}",
+         f"<= {TARGETS['report_s_per_10k_runs']:.0f} s for 10,000 runs",
+         verdict(rs["cli_10k_s"] <= TARGETS["report_s_per_10k_runs"])),
+        (f"report: build_report, {rs['large']:,} / {rs['small']:,} runs",
+         f"{large['read_median_s']:.1f} / {small['read_median_s']:.1f} s = "
+         f"x{rs['read_ratio']:.1f} for x{rs['runs_ratio']:.0f} runs; per run "
+         f"x{rs['per_run_ratio']:.2f}",
+         f"linear (<= x{TARGETS['report_time_per_run']} per run)",
+         verdict(rs["per_run_ratio"] <= TARGETS["report_time_per_run"])),
     ]
 
 
@@ -323,7 +369,9 @@ def main() -> int:
             "launchers": lambda: launchers.launchers(profile, tmp / "launchers"),
             "search": lambda: search.search(profile, tmp / "search"),
             "server_throughput": lambda: sections.server_throughput(profile,
-                                                                    tmp / "server_throughput")}
+                                                                    tmp / "server_throughput"),
+            "report_scale": lambda: report_scale.report_scale(profile, tmp / "report_scale"),
+            "ui": lambda: ui.ui(tmp / "ui")}
     try:
         for section in [s for s in SECTIONS if s in only]:
             clock, load = time.perf_counter(), os.getloadavg()

@@ -93,9 +93,9 @@ def test_an_override_that_interpolates_an_environment_key_is_masked(secret_env: 
 def test_run_names() -> None:
     overrides = ["architecture.bottleneck=8", "trainer.epochs=5", "seed=1",
                  "tracking.uri=http://u:p@h", "hydra.launcher.n_jobs=2", "+experiment=quickstart"]
-    assert run_name(overrides, Redactor()) == "bottleneck=8,epochs=5,seed=1,experiment=quickstart"
+    assert run_name(overrides, Redactor()) == "bottleneck=8 epochs=5 seed=1 experiment=quickstart"
     assert run_name(overrides, Redactor(), keys=["architecture.bottleneck", "seed"]) == \
-        "bottleneck=8,seed=1"
+        "bottleneck=8 seed=1"
     assert run_name([], Redactor()) == "defaults"
     assert run_name(["~dataset.weights"], Redactor()) == "~weights"
     assert run_name(["+store=http://u:pw-9f3k@h"], Redactor()) == "store=http://u:***@h"

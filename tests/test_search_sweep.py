@@ -75,7 +75,7 @@ def test_rungs_are_nested_tagged_and_pruned_runs_stay_finished(halving) -> None:
         promoted = run.data.tags[TRIAL_TAG] == winner
         assert (PRUNED_TAG in run.data.tags) != promoted
         assert promoted or run.data.tags[PRUNED_TAG] == "0"
-    assert top.info.run_name == f"bottleneck={top.data.params[BOTTLENECK]},epochs=3"
+    assert top.info.run_name == f"bottleneck={top.data.params[BOTTLENECK]} epochs=3"
     output = halving.result.stdout + halving.result.stderr
     assert "rung 1/2: 1 epoch(s), 1 of 2 configurations promoted" in output
     assert f"best trial on validation: #{winner} " in output

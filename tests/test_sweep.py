@@ -68,7 +68,7 @@ def test_children_carry_controls_deltas_and_paired_stats(sweep: tuple[Path, str]
         assert child.data.tags["aesweep.main_metric"] == "accuracy"
         # Children are named by the swept keys only.
         assert child.info.run_name == (f"bottleneck={child.data.params['architecture.bottleneck']}"
-                                       f",seed={child.data.params['seed']}")
+                                       f" seed={child.data.params['seed']}")
 
 
 def test_untrained_control_differs_from_trained_encoder(sweep: tuple[Path, str]) -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 # --- tags ----------------------------------------------------------------------------------
 PARENT_TAG = "mlflow.parentRunId"  # what the MLflow UI nests runs by
+NOTE_TAG = "mlflow.note.content"  # a run's description (Markdown) on its overview page
+RUN_COLOR_TAG = "mlflow.runColor"  # the colour the MLflow UI draws a run in ("#rrggbb")
 ROLE_TAG = "aesweep.role"  # SWEEP_ROLE on a multirun's parent run
 SWEEP_ROLE = "sweep"
 SWEEP_ID_TAG = "aesweep.sweep_id"  # the parent's run id, on the parent and every child

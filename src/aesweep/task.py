@@ -25,6 +25,7 @@ from aesweep.names import (
     HASH_TAG,
     JOB_NUM_TAG,
     MAIN_METRIC_TAG,
+    RUN_COLOR_TAG,
     RUNG_TAG,
     TASK_TAG,
     THREADS_TAG,
@@ -35,6 +36,7 @@ from aesweep.names import (
     val_metric_key,
 )
 from aesweep.paths import check_paths, pin_root
+from aesweep.progress import EpochLog, chain, sweep_line
 
 if TYPE_CHECKING:  # tracking imports MLflow, which a bad input never needs to load
     from aesweep.tracking.redaction import Redactor
@@ -94,6 +96,7 @@ def run_task(cfg: DictConfig, context: JobContext | None = None) -> JobOutcome |
     from aesweep.tracking.resume import owner_tags
     from aesweep.tracking.runs import parent_tags, record_failure
     from aesweep.tracking.store import open_store
+    from aesweep.tracking.view import epoch_color
 
     context = context or JobContext()
     pin_root(cfg, context.launch_dir)
@@ -114,26 +117,40 @@ def run_task(cfg: DictConfig, context: JobContext | None = None) -> JobOutcome |
             **parent_tags(cfg.tracking.parent_run_id)}
     if context.multirun:
         tags[JOB_NUM_TAG] = str(context.job_num)
-    for tag, value in ((TRIAL_TAG, cfg.sweep.trial), (RUNG_TAG, cfg.sweep.rung)):
+    color = epoch_color(cfg.trainer.epochs, cfg.sweep.epochs)  # a series per epoch count
+    for tag, value in ((TRIAL_TAG, cfg.sweep.trial), (RUNG_TAG, cfg.sweep.rung),
+                       (RUN_COLOR_TAG, color)):
         if value is not None:
             tags[tag] = str(value)
     if bad_input is not None:
         record_failure(store, redactor, name, tags, bad_input, cfg)
-        log.error("job %s failed: %s", name, redactor.text(one_line(bad_input)))
+        log.error("%s", job_line(cfg, context, f"job {name} failed: "
+                                 f"{redactor.text(one_line(bad_input))}"))
         return None
     if context.multirun and cfg.sweep.skip_finished:
-        done = _already_done(store, name, tags[HASH_TAG])
-        if done:
+        previous = _already_done(store, name, tags[HASH_TAG])
+        if previous:
             from aesweep.tracking.runs import reuse_run
 
+            done, state = previous
+            log.info("%s", job_line(cfg, context, f"skip {name}: already {state} as run "
+                                    f"{done} (sweep.skip_finished=false re-runs it)"))
             metrics = reuse_run(store, cfg.tracking.parent_run_id, context.job_num or 0, done)
             return JobOutcome(done, job.metric, metrics)
     tags |= {TASK_TAG: job.task, MAIN_METRIC_TAG: job.metric, DATASET_TAG: job.dataset.name}
     return _run_and_log(job, context, store, redactor, name, tags)
 
 
-def _already_done(store: Store, name: str, config_hash: str) -> str | None:
-    """The id of a FINISHED (or live RUNNING) run of this config, marking dead ones FAILED."""
+def job_line(cfg: DictConfig, context: JobContext, message: str) -> str:
+    """``message`` as a line of a sweep: ``[k/N] message  (0:42 elapsed, ETA 2:06)`` when
+    the sweeper passed the job count and start (``sweep.jobs``, ``sweep.started``)."""
+    k = None if context.job_num is None else context.job_num + 1
+    return sweep_line(message, k, cfg.sweep.jobs, cfg.sweep.started)
+
+
+def _already_done(store: Store, name: str, config_hash: str) -> tuple[str, str] | None:
+    """The id and state of a FINISHED (or live RUNNING) run of this config, marking dead
+    ones FAILED."""
     from aesweep.tracking.resume import find_previous
 
     previous = find_previous(store.client, store.experiment_id, config_hash)
@@ -141,17 +158,16 @@ def _already_done(store: Store, name: str, config_hash: str) -> str | None:
         log.warning("run %s of %s was left RUNNING by a process that died; marked FAILED",
                     run_id, name)
     done = previous.finished or previous.running_elsewhere
-    if done:
-        state = "FINISHED" if previous.finished else "RUNNING in another live process"
-        log.info("skip %s: already %s as run %s (sweep.skip_finished=false re-runs it)",
-                 name, state, done)
-    return done
+    if not done:
+        return None
+    return done, "FINISHED" if previous.finished else "RUNNING in another live process"
 
 
 def _run_and_log(job: PreparedJob, context: JobContext, store: Store, redactor: Redactor,
                  name: str, tags: dict[str, str]) -> JobOutcome | None:
     from aesweep.runtime import device_name, keras, limit_threads, node_tags
     from aesweep.tracking.checkpoints import shared_checkpoints
+    from aesweep.tracking.live import LiveMetrics
     from aesweep.tracking.runs import error_text, job_run, log_job
 
     limit_threads(context.threads)
@@ -159,15 +175,20 @@ def _run_and_log(job: PreparedJob, context: JobContext, store: Store, redactor: 
     tags |= {DEVICE_TAG: device_name(), **node_tags()}
     if context.threads:
         tags[THREADS_TAG] = str(context.threads)
+    epochs = int(job.cfg.trainer.epochs)
+    progress = EpochLog(epochs, label=f"{name}: " if context.multirun else "")
     try:
         with job_run(store, redactor, name, tags, job.cfg) as run_id:
-            with shared_checkpoints(store, run_id, job.cfg):
-                result = run_job(job)
+            with shared_checkpoints(store, run_id, job.cfg), \
+                    LiveMetrics(store.client, run_id, epochs) as live:
+                result = run_job(job, on_epoch=chain(progress, live))
             log_job(store, redactor, run_id, name, job, result, context.overrides)
     except Exception as error:
         if not context.multirun:
             raise
-        log.error("job %s failed: %s", name, redactor.text(error_text(error)))
+        log.error("%s", job_line(job.cfg, context, f"job {name} failed: "
+                                 f"{redactor.text(error_text(error))}"))
         return None
-    log.info("%s  run=%s", headline(result), run_id)
+    message = f"{name}: {headline(result)}" if context.multirun else headline(result)
+    log.info("%s", job_line(job.cfg, context, f"{message}  run={run_id}"))
     return JobOutcome(run_id, result.main_metric, result.metrics)

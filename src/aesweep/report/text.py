@@ -122,15 +122,35 @@ def format_table(report: Report) -> str:
     return "\n".join([*_header(report), "", body, "", *FOOTNOTES])
 
 
-def format_markdown(report: Report) -> str:
-    """report.md: the header, the verdict, the table, its footnotes and the two figures."""
+def _markdown_table(report: Report) -> list[str]:
     table = _table(report)
     lines = ["| " + " | ".join(table.columns) + " |", "|" + "---:|" * len(table.columns)]
-    lines += ["| " + " | ".join(row) + " |" for row in table.itertuples(index=False)]
+    return lines + ["| " + " | ".join(row) + " |" for row in table.itertuples(index=False)]
+
+
+def format_markdown(report: Report) -> str:
+    """report.md: the header, the verdict, the table, its footnotes and the two figures."""
     return "\n".join([
         f"# Sweep report: {report.dataset}, {report.metric}", "",
         *(f"- {line}" for line in _header(report)),
         f"- overrides: `{report.overrides}`" if report.overrides else "", "",
-        f"**Verdict:** {report.verdict}", "", *lines, "", *(f"- {n}" for n in FOOTNOTES), "",
+        f"**Verdict:** {report.verdict}", "", *_markdown_table(report), "",
+        *(f"- {n}" for n in FOOTNOTES), "",
         f"![metric vs bottleneck]({FILES[2]})", "",
         f"![reconstruction MSE vs bottleneck]({FILES[3]})", ""])
+
+
+def format_note(report: Report, limit: int) -> str:
+    """The sweep parent's description in the MLflow UI (Markdown, at most ``limit``
+    characters): the verdict first, then the table, cut by whole rows if it is too long."""
+    head = [f"**Verdict:** {report.verdict}", "", *(f"- {line}" for line in _header(report)), ""]
+    tail = ["", *(f"- {n}" for n in FOOTNOTES), "",
+            "The full report with its figures: the run's artifacts, under `report/`."]
+    rows = _markdown_table(report)
+    while len(rows) > 2:
+        text = "\n".join([*head, *rows, *tail])
+        if len(text) <= limit:
+            return text
+        rows = rows[:-1]
+        tail[0] = "(more rows in `report/report.md`)"
+    return "\n".join([*head, *tail])[:limit]

@@ -26,7 +26,7 @@ def job_overrides(settings: Settings, number: int, params: dict[str, Any], rung:
                   repeat: Sequence[str]) -> list[str]:
     """One job of trial ``number`` at ``rung``: the command's fixed overrides, the trial's
     values, the rung's epochs, the repetition, and what tags and names its run (run names
-    show the searched keys, the epochs and the repeated keys: ``bottleneck=16,epochs=9,
+    show the searched keys, the epochs and the repeated keys: ``bottleneck=16 epochs=9
     seed=1``). ``sweep.epochs`` lists every rung, where the job saves checkpoints on its
     way, for the promotions that resume from them."""
     s = settings

@@ -166,6 +166,8 @@ class TrackingCallback(Callback):
         except Exception as error:
             report_error = error
         print(browse_hint(self._store, self._parent), flush=True)
+        if report_error is None:
+            print(self._view_hint(), flush=True)
         if report_error is not None and not failed:
             raise report_error  # a report that fails fails the sweep
         if failed:
@@ -178,6 +180,15 @@ class TrackingCallback(Callback):
             sys.stderr.flush()
             sys.exit(FAILED)
         self.close("FINISHED")
+
+    def _view_hint(self) -> str:
+        """The sweep's comparison view in the MLflow UI (see :mod:`aesweep.tracking.view`)."""
+        from aesweep.tracking.view import publish, view_hint
+
+        assert self._parent is not None
+        url = publish(self._store.client, self._store.experiment_id, self._parent,
+                      self._store.uri)
+        return view_hint(url, self._store.uri)
 
     def close(self, status: str, error: BaseException | str | None = None) -> None:
         if self._parent is None:

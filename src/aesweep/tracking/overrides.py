@@ -42,7 +42,7 @@ def public(overrides: Iterable[str], redactor: Redactor) -> list[str]:
 
 def run_name(overrides: Iterable[str], redactor: Redactor,
              keys: Sequence[str] | None = None) -> str:
-    """A short name from the overrides: ``bottleneck=8,epochs=5,seed=1``.
+    """A short name from the overrides: ``bottleneck=8 epochs=5 seed=1``.
 
     ``keys`` keeps just those keys (a sweep's children are named by the swept keys).
     """
@@ -55,7 +55,7 @@ def run_name(overrides: Iterable[str], redactor: Redactor,
         value = ENV_MASK if redactor.is_env(key, value) else redactor.text(value)
         leaf = key.rsplit(".", 1)[-1]
         parts.append(f"{leaf}={value}" if value else f"~{leaf}")
-    return ",".join(parts) or "defaults"
+    return " ".join(parts) or "defaults"
 
 
 def sweep_grid(sweeper_params: Mapping[str, object] | None,

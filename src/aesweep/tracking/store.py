@@ -167,7 +167,7 @@ def open_store(tracking: DictConfig) -> Store:
 
 @contextlib.contextmanager
 def fluent_api(uri: str) -> Iterator[None]:
-    """Point MLflow's fluent API (``mlflow.log_input``, ``mlflow.keras.log_model``) at
+    """Point MLflow's fluent API (``mlflow.log_input``, ``mlflow.pyfunc.log_model``) at
     ``uri`` for a block, then put things back. ``mlflow.set_tracking_uri`` also exports
     ``MLFLOW_TRACKING_URI``, which the next job's ``tracking.uri`` would otherwise read."""
     import mlflow
@@ -185,7 +185,11 @@ def fluent_api(uri: str) -> Iterator[None]:
 def browse_hint(store: Store, run_id: str) -> str:
     """Where to see a run: its page on a tracking server, or how to open the UI on a
     local store."""
+    from aesweep.tracking.view import runs_url, ui_base
+
+    url = runs_url(ui_base(store.uri), store.experiment_id, run_id)
+    if urlsplit(store.uri).scheme in ("http", "https"):
+        return f"runs: {url}"
     uri = redact_uris(store.uri)
-    if urlsplit(uri).scheme in ("http", "https"):
-        return f"runs: {uri.rstrip('/')}/#/experiments/{store.experiment_id}/runs/{run_id}"
-    return f"runs: {uri} (browse them: mlflow ui --backend-store-uri {uri}, or make ui)"
+    return (f"runs: {url} (serve them on port 5000: make ui, or mlflow ui "
+            f"--backend-store-uri {uri})")
