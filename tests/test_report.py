@@ -27,7 +27,7 @@ from aesweep.report import (
     sweep_table,
     write_report,
 )
-from aesweep.report.text import format_table
+from aesweep.report.text import format_note, format_table
 
 BOTTLENECKS, EPOCHS, SEEDS = (4, 16), (5, 20), (0, 1, 2)
 NOISE = {0: 0.0, 1: 0.012, 2: -0.007}
@@ -199,6 +199,18 @@ def test_files_and_artifacts(store, tmp_path):
     log_report(report, store["a"], files)
     logged = store["client"].list_artifacts(store["a"], "report")
     assert sorted(a.path for a in logged) == sorted(f"report/{name}" for name in FILES)
+    # The parent's description in the MLflow UI: the verdict, then the table.
+    note = store["client"].get_run(store["a"]).data.tags["mlflow.note.content"]
+    assert note.startswith(f"**Verdict:** {report.verdict}")
+    assert "| best | bottleneck | epochs |" in note and note.count("\n| ") == len(report.cells) + 1
+
+
+def test_a_long_description_is_cut_by_whole_rows(store):
+    report = build_report(store["uri"], "aesweep", store["a"])
+    full = format_note(report, 100_000)
+    cut = format_note(report, len(full) - 1)
+    assert len(cut) < len(full) and cut.startswith(f"**Verdict:** {report.verdict}")
+    assert cut.count("\n| ") == full.count("\n| ") - 1 and "more rows in" in cut
 
 
 def _env() -> dict[str, str]:
