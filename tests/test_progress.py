@@ -265,3 +265,24 @@ def test_a_sweep_prints_k_of_n_with_eta_and_epoch_lines(tmp_path: Path) -> None:
     assert "epochs=2: epoch 2/2  loss=" in output
     (log_file,) = [p for p in tmp_path.glob("multirun/*/*/1/*.log")]
     assert "epochs=2: epoch 2/2  loss=" in log_file.read_text()
+
+
+def test_ctrl_c_during_a_send_takes_effect_after_it() -> None:
+    """A signal inside the store client's code would surface in its C code (a SystemError
+    instead of KeyboardInterrupt); deferred, it interrupts right after the send."""
+    import os
+    import signal
+
+    from aesweep.tracking.live import interrupts_deferred
+
+    # Ctrl-C as in a console (pytest-xdist's workers ignore SIGINT).
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    done = []
+    try:
+        with pytest.raises(KeyboardInterrupt), interrupts_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            done.append("the send finished")
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, inherited)
+    assert done == ["the send finished"]

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import math
+import signal
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -23,6 +25,7 @@ from aesweep.names import TRAIN_LOSS, VAL_LOSS
 # What each key of the training logs is called in MLflow (step = epoch).
 KEYS = {"loss": TRAIN_LOSS, "val_loss": VAL_LOSS}
 INTERVAL = 2.0  # seconds between sends at most: ~1.5% of a job's time at worst
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class LiveMetrics:
@@ -52,7 +55,8 @@ class LiveMetrics:
     def flush(self) -> None:
         """Send what is pending, in one request."""
         if self.pending:
-            self.client.log_batch(self.run_id, metrics=self.pending)
+            with interrupts_deferred():
+                self.client.log_batch(self.run_id, metrics=self.pending)
             self.pending = []
         self._sent_at = time.monotonic()
 
@@ -67,3 +71,28 @@ class LiveMetrics:
         # The job's own error is what the run must end with, not a failed send.
         with contextlib.suppress(Exception):
             self.flush()
+
+
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Ctrl-C or SIGTERM during the block takes effect when it ends. A KeyboardInterrupt
+    raised inside the store client's C code can surface as a SystemError, which would end
+    the run FAILED instead of KILLED (seen once under load). Signal handlers belong to the
+    main thread: elsewhere the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[tuple[int, Any]] = []
+    previous = {sig: signal.signal(sig, lambda *received: caught.append(received))
+                for sig in SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for sig, frame in caught[:1]:
+            handler = previous[sig]
+            if callable(handler):
+                handler(sig, frame)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(sig)
