@@ -108,3 +108,12 @@ def test_sweep_table_lists_every_job(sweep):
     for rows in found:
         assert len(rows) == 4, describe(sweep.result)
         assert set(rows) == GRID
+
+
+def test_the_ui_draws_each_epoch_count_in_its_own_colour(sweep):
+    """The comparison view's scatter reads as one series per epoch count."""
+    colours: dict[int, set[str]] = {}
+    for run in sweep.jobs:
+        colours.setdefault(grid_point(run)[1], set()).add(run.data.tags["mlflow.runColor"])
+    assert len(colours) > 1 and all(len(c) == 1 for c in colours.values())
+    assert len(set.union(*colours.values())) == len(colours)

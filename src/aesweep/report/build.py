@@ -255,11 +255,7 @@ def build_report(client_or_uri: MlflowClient | str, experiment_name: str = "aesw
     """Read a sweep (``"latest"`` or its parent run's id) and summarise it by cell;
     ``progress(n)`` is told of each page of ``n`` runs read. Raises :class:`ReportError`
     naming what is missing."""
-    client = _client(client_or_uri)
-    experiment = client.get_experiment_by_name(experiment_name)
-    if experiment is None:
-        raise ReportError(f"no experiment {experiment_name!r} in the tracking store")
-    parent = _find_sweep(client, experiment.experiment_id, experiment_name, sweep)
+    client, _, parent = find_sweep(client_or_uri, experiment_name, sweep)
     sweep_id = parent.info.run_id
     with _gc_paused():
         children = sweep_members(client, parent, progress)
@@ -293,12 +289,12 @@ def build_report(client_or_uri: MlflowClient | str, experiment_name: str = "aesw
 
 
 def find_sweep(client_or_uri: MlflowClient | str, experiment_name: str,
-               sweep: str = "latest") -> tuple[MlflowClient, str, str]:
-    """(client, experiment id, parent run id) of a sweep (``"latest"`` or its id), without
+               sweep: str = "latest") -> tuple[MlflowClient, str, Run]:
+    """(client, experiment id, parent run) of a sweep (``"latest"`` or its id), without
     reading its runs. Raises :class:`ReportError` naming what is missing."""
     client = _client(client_or_uri)
     experiment = client.get_experiment_by_name(experiment_name)
     if experiment is None:
         raise ReportError(f"no experiment {experiment_name!r} in the tracking store")
     parent = _find_sweep(client, experiment.experiment_id, experiment_name, sweep)
-    return client, experiment.experiment_id, parent.info.run_id
+    return client, experiment.experiment_id, parent

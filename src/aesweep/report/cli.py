@@ -83,7 +83,7 @@ def _ui_url(uri: str, experiment: str, sweep: str) -> str:
     from aesweep.tracking.view import publish
 
     client, experiment_id, parent = find_sweep(uri, experiment, sweep)
-    return publish(client, experiment_id, parent, uri)
+    return publish(client, experiment_id, parent.info.run_id, uri)
 
 
 def sweep_report(tracking_uri: str, experiment: str, parent_run_id: str,

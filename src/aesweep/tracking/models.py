@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import json
 import logging
 import warnings
 from collections.abc import Iterator
@@ -23,7 +22,6 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
-from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
 from sklearn.pipeline import Pipeline
 
 from aesweep.errors import AesweepError
@@ -173,22 +171,12 @@ def logged_encoder(client: MlflowClient, run_id: str) -> LoggedModel:
 def register_encoder(client: MlflowClient, run_id: str, name: str) -> ModelVersion:
     """Register run ``run_id``'s ``encoder`` as a new version of the registered model
     ``name`` (created if new), tagged with the run, and point the alias ``best`` at it."""
-    model = logged_encoder(client, run_id)
-    try:
-        client.create_registered_model(name)
-    except MlflowException as error:
-        if error.error_code != "RESOURCE_ALREADY_EXISTS":
-            raise
-    # MLflow's SQL registry resolves a models:/<id> source through the global tracking URI,
-    # not this client's.
+    model = logged_encoder(client, run_id)  # a clear error when there is none
+    # MLflow's own registration (it also links the logged model to the version) goes
+    # through the fluent API's tracking URI: this client's.
     with fluent_api(client.tracking_uri):
-        version = client.create_model_version(
-            name, f"models:/{model.model_id}", run_id=run_id, model_id=model.model_id,
-            tags={SOURCE_RUN_TAG: run_id})
-    # What links the logged model to its versions in the UI, as mlflow.register_model does.
-    linked = [*json.loads(model.tags.get(MLFLOW_MODEL_VERSIONS, "[]")),
-              {"name": name, "version": version.version}]
-    client.set_logged_model_tags(model.model_id, {MLFLOW_MODEL_VERSIONS: json.dumps(linked)})
+        version = mlflow.register_model(f"models:/{model.model_id}", name,
+                                        tags={SOURCE_RUN_TAG: run_id})
     client.set_registered_model_alias(name, BEST_ALIAS, version.version)
     return version
 
