@@ -23,6 +23,11 @@ if TYPE_CHECKING:
 # would import TensorFlow).
 ACTIVATIONS = ("leaky_relu", "relu", "elu", "selu", "gelu", "swish", "tanh", "sigmoid")
 OPTIMIZER_NAMES = ("adam", "adamw", "sgd", "rmsprop")
+# The kinds of input noise (``aesweep.noise.NOISE_KINDS``, not imported: TensorFlow).
+NOISE_KINDS = ("gaussian", "masking", "swap")
+# Parameters added after dense, left out of the checkpoint key at their defaults, so that
+# dense checkpoints saved before them still match.
+_NEWER_DEFAULTS = {"noise_kind": None, "noise_level": 0.0, "l1": 0.0}
 
 # Inference chunk size: large, since prediction holds no gradients.
 _PREDICT_BATCH = 4096
@@ -62,6 +67,17 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         BatchNormalization after each hidden Dense layer.
     dropout : float in [0, 1), default=0.0
         Dropout rate after each hidden block.
+    noise_kind : {"gaussian", "masking", "swap"} or None, default=None
+        Denoising: corrupt the training inputs (the targets, the validation loss and
+        ``transform`` stay clean). gaussian adds N(0, noise_level²); masking zeroes each
+        cell with probability noise_level; swap replaces each cell with probability
+        noise_level by its column's value in another random row of the batch. The noise
+        is a function of (random_state, epoch, step): resuming equals training afresh.
+    noise_level : float >= 0, default=0.0
+        The std (gaussian) or probability, in [0, 1] (masking, swap).
+    l1 : float >= 0, default=0.0
+        Sparse: L1 activity penalty on the bottleneck, ``l1`` x mean over rows of
+        sum |code|, added to the training loss.
     optimizer : {"adam", "adamw", "sgd", "rmsprop"}, default="adam"
     learning_rate : float, default=0.001
         Must be > 0. ``fit`` raises ``FloatingPointError`` when the training loss becomes
@@ -109,6 +125,8 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         "bottleneck": Interval(int, 1),
         "hidden_units": Interval(int, 1),
         "dropout": Interval(float, 0, 1, closed="left"),
+        "noise_level": Interval(float, 0),
+        "l1": Interval(float, 0),
         "learning_rate": Interval(float, 0, closed="neither"),
         "epochs": Interval(int, 0),
         "batch_size": Interval(int, 1),
@@ -117,7 +135,7 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         "checkpoint_epochs": Interval(int, 1),
     }
     _OPTIONS: ClassVar[dict[str, tuple[str, ...]]] = {
-        "activation": ACTIVATIONS, "optimizer": OPTIMIZER_NAMES}
+        "activation": ACTIVATIONS, "optimizer": OPTIMIZER_NAMES, "noise_kind": NOISE_KINDS}
     # Other types: (the types, how a message names them).
     _TYPES: ClassVar[dict[str, tuple[tuple[type, ...], str]]] = {
         "batch_norm": ((bool,), "a bool"), "jit_compile": ((bool,), "a bool"),
@@ -126,7 +144,7 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     _SEQUENCES: ClassVar[dict[str, str]] = {
         "hidden_units": "widths", "checkpoint_epochs": "epoch counts"}
     _NONE_ALLOWED: ClassVar[frozenset[str]] = frozenset(
-        {"hidden_units", "random_state", "jit_compile", "checkpoint_dir"})
+        {"hidden_units", "random_state", "jit_compile", "checkpoint_dir", "noise_kind"})
 
     def __init__(
         self,
@@ -135,6 +153,9 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         activation: str = "leaky_relu",
         batch_norm: bool = True,
         dropout: float = 0.0,
+        noise_kind: str | None = None,
+        noise_level: float = 0.0,
+        l1: float = 0.0,
         optimizer: str = "adam",
         learning_rate: float = 0.001,
         epochs: int = 10,
@@ -150,6 +171,9 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         self.activation = activation
         self.batch_norm = batch_norm
         self.dropout = dropout
+        self.noise_kind = noise_kind
+        self.noise_level = noise_level
+        self.l1 = l1
         self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.epochs = epochs
@@ -196,7 +220,7 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
                 keras.utils.set_random_seed(self.random_state)
             self.autoencoder_, _ = build_autoencoder(
                 self.n_features_in_, self.bottleneck, self.hidden_units, self.activation,
-                self.batch_norm, self.dropout)
+                self.batch_norm, self.dropout, self.l1)
             self.autoencoder_.compile(
                 optimizer=build_optimizer(self.optimizer, self.learning_rate), loss="mse")
             history = {}
@@ -218,7 +242,8 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
                                   stop=self.epochs, batch_size=self.batch_size, seed=seed,
                                   history=history, jit_compile=self.jit_compile_,
                                   verbose=self.verbose, callbacks=callbacks,
-                                  on_epoch_end=checkpoint, on_epoch=on_epoch)
+                                  on_epoch_end=checkpoint, on_epoch=on_epoch,
+                                  noise=self._noise())
         except FloatingPointError as error:  # training diverged
             raise FloatingPointError(f"{error}; lower the learning rate "
                                      f"(learning_rate={self.learning_rate})") from None
@@ -232,7 +257,15 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
             problem = self._param_problem(name, _plain(value))
             if problem is not None:
                 return name, problem
+        level = _plain(self.noise_level)
+        if self.noise_kind in ("masking", "swap") and level > 1:
+            return "noise_level", f"must be in [0, 1] for {self.noise_kind} noise, got {level}"
         return None
+
+    def _noise(self) -> tuple[str, float] | None:
+        """(kind, level) of the training noise; None for none (or at level 0)."""
+        level = float(_plain(self.noise_level))
+        return None if self.noise_kind is None or level == 0 else (self.noise_kind, level)
 
     def _param_problem(self, name: str, value: Any) -> str | None:
         if value is None and name in self._NONE_ALLOWED:
@@ -262,6 +295,9 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         # Not inputs of the result: how long, how chatty, where, and how it is compiled.
         for name in ("epochs", "verbose", "jit_compile", "checkpoint_dir", "checkpoint_epochs"):
             params.pop(name)
+        for name, default in _NEWER_DEFAULTS.items():
+            if params[name] == default:
+                params.pop(name)
         return joblib.hash([params, X, X_val])
 
     def transform(self, X: Any) -> np.ndarray:
