@@ -11,6 +11,13 @@ import numpy as np
 import pytest
 
 from aesweep import AutoencoderFeatures
+from aesweep.config.validation import config_hash
+from aesweep.errors import ConfigError
+from aesweep.job import code_sparsity
+from aesweep.names import CODE_MEAN_ABS, CODE_NEAR_ZERO, NEAR_ZERO
+from aesweep.pipelines import autoencoder_from_config, check_autoencoder
+
+from helpers import compose_config
 
 pytestmark = pytest.mark.xdist_group("keras")
 
@@ -81,3 +88,73 @@ def test_zero_noise_is_dense(X) -> None:
 def test_bad_noise_and_l1_params_are_named(X, params, name) -> None:
     with pytest.raises(ValueError, match=f"'{name}' parameter"):
         small(**params).fit(X)
+
+
+def test_the_l1_penalty_enters_the_training_loss_and_shrinks_the_code(X) -> None:
+    dense = small(epochs=5).fit(X)
+    sparse = small(epochs=5, l1=0.5).fit(X)
+    assert sparse.history_["loss"][0] > dense.history_["loss"][0]
+    assert np.abs(sparse.transform(X)).mean() < np.abs(dense.transform(X)).mean()
+
+
+def test_a_resumed_sparse_run_equals_a_fresh_one(X, tmp_path) -> None:
+    """The checkpoint keeps the penalty (a registered serializable regularizer)."""
+    fresh = small(epochs=4, l1=0.1).fit(X)
+    small(epochs=2, l1=0.1, checkpoint_dir=tmp_path).fit(X)
+    resumed = small(epochs=4, l1=0.1, checkpoint_dir=tmp_path).fit(X)
+    assert resumed.resumed_from_epochs_ == 2
+    np.testing.assert_allclose(resumed.history_["loss"], fresh.history_["loss"], atol=1e-5)
+    regularizer = resumed.autoencoder_.get_layer("bottleneck").activity_regularizer
+    assert regularizer.get_config() == {"l1": 0.1}
+
+
+def test_dense_checkpoints_keep_their_key(X) -> None:
+    """Parameters at their defaults stay out of the key: older dense checkpoints match."""
+    ae = small()
+    key = ae._checkpoint_key(X, None)
+    assert key == small(noise_kind=None, noise_level=0.0, l1=0.0)._checkpoint_key(X, None)
+    assert key != small(l1=0.1)._checkpoint_key(X, None)
+    assert key != small(noise_kind="swap", noise_level=0.1)._checkpoint_key(X, None)
+
+
+def test_code_sparsity() -> None:
+    codes = np.array([[0.0, 2.0], [NEAR_ZERO / 2, -1.0]])
+    assert code_sparsity(codes) == {CODE_MEAN_ABS: pytest.approx((2 + NEAR_ZERO / 2 + 1) / 4),
+                                    CODE_NEAR_ZERO: 0.5}
+
+
+# --- the config group -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("arch", ["denoising", "sparse"])
+def test_members_share_the_dense_defaults(arch) -> None:
+    dense = compose_config(["architecture.bottleneck=5"]).architecture
+    other = compose_config([f"architecture={arch}", "architecture.bottleneck=5"]).architecture
+    assert other.name == arch
+    for key in ("bottleneck", "hidden_units", "activation", "batch_norm", "dropout"):
+        assert other[key] == dense[key], key
+
+
+@pytest.mark.parametrize(("overrides", "key", "message"), [
+    (["architecture=denoising", "architecture.noise.level=-1"], "architecture.noise.level",
+     ">= 0"),
+    (["architecture=denoising", "architecture.noise.kind=masking",
+      "architecture.noise.level=1.5"], "architecture.noise.level", "in [0, 1]"),
+    (["architecture=sparse", "architecture.l1=-0.5"], "architecture.l1", ">= 0"),
+])
+def test_bad_values_name_the_config_key(overrides, key, message) -> None:
+    cfg = compose_config(overrides)
+    with pytest.raises(ConfigError) as error:
+        check_autoencoder(cfg)
+    assert error.value.key == key and message in str(error.value)
+
+
+def test_each_member_sets_the_estimator_and_the_hash() -> None:
+    cfgs = {arch: compose_config([f"architecture={arch}"])
+            for arch in ("dense", "denoising", "sparse")}
+    params = {arch: autoencoder_from_config(cfg).get_params() for arch, cfg in cfgs.items()}
+    assert (params["dense"]["noise_kind"], params["dense"]["l1"]) == (None, 0.0)
+    assert (params["denoising"]["noise_kind"], params["denoising"]["noise_level"]) == (
+        "gaussian", 0.1)
+    assert params["sparse"]["l1"] == 0.001
+    assert len({config_hash(cfg) for cfg in cfgs.values()}) == 3
