@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aesweep.noise import corrupt, noise_key
+from aesweep.noise import corrupt, draw, noise_stream
 from aesweep.progress import EpochHook
 from aesweep.runtime import has_gpu, keras, tf
 
@@ -70,8 +70,8 @@ class Trainer:
     Each call of the compiled function runs ``steps_per_call`` steps on a chunk of rows
     gathered from ``X`` in the epoch's order; a last batch smaller than ``batch_size``
     runs on its own. ``steps_per_call`` None: as many as fit in ``CHUNK_BYTES``.
-    ``noise``: corrupt each training batch (targets stay clean) with noise drawn from a
-    key of (seed, epoch, step).
+    ``noise``: corrupt each training batch (targets stay clean) with the draws of the
+    epoch's noise stream, a function of (seed, epoch), consumed in step order.
     """
 
     def __init__(self, model: keras.Model, X: np.ndarray, X_val: np.ndarray | None, *,
@@ -94,8 +94,9 @@ class Trainer:
         # explicit tf.while_loop, and converting Keras's call tree would only slow tracing.
         signature = [tf.TensorSpec((None, None, n_features), tf.float32),
                      tf.TensorSpec((), tf.int32)]
-        if noise is not None:  # the key of the call's first step
-            signature.append(tf.TensorSpec((2,), tf.int32))
+        if noise is not None:  # the noise draws of each step, as the batches
+            signature.append(signature[0])
+            self.draws = np.empty_like(self.chunk)
         # partial: TensorFlow counts traces per code object, so one trace per model across
         # a multirun's jobs would read as "excessive retracing" and warn.
         self._steps = tf.function(partial(self._train_steps), input_signature=signature,
@@ -112,15 +113,15 @@ class Trainer:
         return self.full_batches + (self.tail > 0)
 
     def _train_steps(self, batches: tf.Tensor, n_steps: tf.Tensor,
-                     key: tf.Tensor | None = None) -> tf.Tensor:
+                     draws: tf.Tensor | None = None) -> tf.Tensor:
         """Train on ``batches[:n_steps]`` (steps, batch, n_features); return the sum of
-        the batches' loss x rows. With noise, step ``i`` corrupts its inputs with the
-        key ``key + [0, i]``."""
+        the batches' loss x rows. With noise, step ``i`` corrupts its inputs with
+        ``draws[i]``."""
         model, noise = self.model, self.noise
 
         def step(i: tf.Tensor, total: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
             x = batches[i]
-            x_in = x if key is None else corrupt(x, *noise, key + tf.stack([0, i]))
+            x_in = x if draws is None else corrupt(x, *noise, draws[i])
             with tf.GradientTape() as tape:
                 loss = model.compute_loss(x=x, y=x, y_pred=model(x_in, training=True),
                                           training=True)
@@ -135,12 +136,16 @@ class Trainer:
     def _row_errors(self, x: tf.Tensor) -> tf.Tensor:
         return tf.reduce_sum(tf.square(self.model(x, training=False) - x), axis=1)
 
-    def _run(self, batches: np.ndarray, n_steps: int, epoch: int, first_step: int,
+    def _run(self, batches: np.ndarray, n_steps: int, rng: np.random.Generator | None,
              tail: bool = False) -> float:
         steps = self._tail_steps if tail else self._steps
         args = [tf.constant(batches), tf.constant(n_steps, tf.int32)]
-        if self.noise is not None:
-            args.append(tf.constant(noise_key(self.seed, epoch, first_step)))
+        if rng is not None and self.noise is not None:
+            # Draw for the steps run alone (the stream's order is the steps'), and pass
+            # the whole buffer: one shape, compiled once.
+            draws = np.empty_like(batches) if tail else self.draws
+            draw(rng, self.noise[0], draws[:n_steps])
+            args.append(tf.constant(draws))
         return float(steps(*args))
 
     def epoch(self, epoch: int) -> dict[str, float]:
@@ -148,15 +153,15 @@ class Trainer:
         ``model.fit`` reports it) and, with validation rows, ``val_loss``."""
         X, chunk, size = self.X, self.chunk, self.batch_size
         order = epoch_order(len(X), self.seed, epoch)
+        rng = noise_stream(self.seed, epoch) if self.noise is not None else None
         total = 0.0
         for first in range(0, self.full_batches, len(chunk)):
             n_steps = min(len(chunk), self.full_batches - first)
             rows = order[first * size:(first + n_steps) * size]
             np.take(X, rows, axis=0, out=chunk[:n_steps].reshape(-1, X.shape[1]), mode="clip")
-            total += self._run(chunk, n_steps, epoch, first)
+            total += self._run(chunk, n_steps, rng)
         if self.tail:
-            total += self._run(X[order[-self.tail:]][None], 1, epoch, self.full_batches,
-                               tail=True)
+            total += self._run(X[order[-self.tail:]][None], 1, rng, tail=True)
         logs = {"loss": total / len(X)}
         if self.X_val is not None and len(self.X_val):
             logs["val_loss"] = self.mse(self.X_val)
