@@ -13,7 +13,8 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils import Tags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from aesweep.ranges import Interval
+from aesweep.inference import predict
+from aesweep.ranges import Interval, entries_problem, plain
 
 if TYPE_CHECKING:
     from aesweep.progress import EpochHook
@@ -29,13 +30,6 @@ NOISE_KINDS = ("gaussian", "masking", "swap")
 # dense checkpoints saved before them still match.
 _NEWER_DEFAULTS = {"noise_kind": None, "noise_level": 0.0, "l1": 0.0}
 
-# Inference chunk size: large, since prediction holds no gradients.
-_PREDICT_BATCH = 4096
-# Inference pads the rows to a multiple of this. TensorFlow's CPU kernels for sigmoid, swish,
-# elu, selu and gelu run whole SIMD packets (16 float32 with AVX-512) through a vectorised
-# approximation and a last partial packet through the scalar function, which differs in the
-# last bit: unpadded, a row's embedding would depend on where it sits in the batch.
-_ROW_ALIGN = 64
 # The dtypes transform returns as given; any other input comes back as the first.
 _FLOATS = (np.float64, np.float32)
 
@@ -254,17 +248,17 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         """The first parameter out of its type or range and what is allowed, e.g.
         ("bottleneck", "must be >= 1, got 0"); None when every parameter is valid."""
         for name, value in self.get_params(deep=False).items():
-            problem = self._param_problem(name, _plain(value))
+            problem = self._param_problem(name, plain(value))
             if problem is not None:
                 return name, problem
-        level = _plain(self.noise_level)
+        level = plain(self.noise_level)
         if self.noise_kind in ("masking", "swap") and level > 1:
             return "noise_level", f"must be in [0, 1] for {self.noise_kind} noise, got {level}"
         return None
 
     def _noise(self) -> tuple[str, float] | None:
         """(kind, level) of the training noise; None for none (or at level 0)."""
-        level = float(_plain(self.noise_level))
+        level = float(plain(self.noise_level))
         return None if self.noise_kind is None or level == 0 else (self.noise_kind, level)
 
     def _param_problem(self, name: str, value: Any) -> str | None:
@@ -280,7 +274,7 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
             types, what = self._TYPES[name]
             return None if isinstance(value, types) else f"must be {what}{or_none}, got {value!r}"
         if name in self._SEQUENCES:
-            return _entries_problem(value, self._RANGES[name], self._SEQUENCES[name], or_none)
+            return entries_problem(value, self._RANGES[name], self._SEQUENCES[name], or_none)
         return self._RANGES[name].problem(value) if name in self._RANGES else None
 
     def __sklearn_tags__(self) -> Tags:
@@ -305,14 +299,14 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         float dtype (float32 or float64; others: float64)."""
         check_is_fitted(self, "encoder_")
         X = validate_data(self, X, reset=False, dtype=_FLOATS)
-        return _predict(self.encoder_, X)
+        return predict(self.encoder_, X)
 
     def reconstruct(self, X: Any) -> np.ndarray:
         """Pass ``X`` (n_samples, n_features) through the whole autoencoder: the
         reconstruction, (n_samples, n_features) in ``X``'s float dtype."""
         check_is_fitted(self, "autoencoder_")
         X = validate_data(self, X, reset=False, dtype=_FLOATS)
-        return _predict(self.autoencoder_, X)
+        return predict(self.autoencoder_, X)
 
     def reconstruction_error(self, X: Any) -> float:
         """Mean squared reconstruction error over all cells of ``X``."""
@@ -322,36 +316,3 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     def score(self, X: Any, y: Any = None) -> float:
         """Negative reconstruction MSE, so that greater is better (for ``GridSearchCV``)."""
         return -self.reconstruction_error(X)
-
-
-def _plain(value: Any) -> Any:
-    """A NumPy scalar (e.g. from ``np.arange`` in a parameter grid) as its Python value."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _entries_problem(value: Any, interval: Interval, entries: str, or_none: str) -> str | None:
-    """What is wrong with a sequence whose every entry must lie in ``interval``, if any."""
-    if isinstance(value, str) or not isinstance(value, Sequence):
-        return f"must be a sequence of integers{or_none}, got {value!r}"
-    values = [_plain(v) for v in value]
-    if all(interval.problem(v) is None for v in values):
-        return None
-    integers = all(isinstance(v, int) and not isinstance(v, bool) for v in values)
-    return f"{entries} must be {interval if integers else 'integers'}, got {values}"
-
-
-def _predict(model: Any, X: np.ndarray) -> np.ndarray:
-    """Eager float32 inference in chunks, returned in ``X``'s dtype. ``model.predict``
-    would trace a new tf.function for every fresh model, which a sweep pays (and TensorFlow
-    warns about) once per job. Each chunk is padded to a multiple of ``_ROW_ALIGN`` rows,
-    so that no row's result depends on its position."""
-    from aesweep.runtime import keras
-
-    out = np.empty((len(X), model.output_shape[-1]), X.dtype)
-    for start in range(0, len(X), _PREDICT_BATCH):
-        rows = min(_PREDICT_BATCH, len(X) - start)
-        chunk = np.zeros((-(-rows // _ROW_ALIGN) * _ROW_ALIGN, X.shape[1]), np.float32)
-        chunk[:rows] = X[start:start + rows]
-        out[start:start + rows] = keras.ops.convert_to_numpy(
-            model(chunk, training=False))[:rows]
-    return out
