@@ -16,7 +16,12 @@ from aesweep import AutoencoderFeatures
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("keras")]
 
 
-@parametrize_with_checks(
-    [AutoencoderFeatures(bottleneck=2, hidden_units=[4], epochs=1, random_state=0)])
+@parametrize_with_checks([
+    AutoencoderFeatures(bottleneck=2, hidden_units=[4], epochs=1, random_state=0),
+    # denoising (swap: the noise that depends on the other rows of a batch) and sparse
+    AutoencoderFeatures(bottleneck=2, hidden_units=[4], epochs=1, random_state=0,
+                        noise_kind="swap", noise_level=0.2),
+    AutoencoderFeatures(bottleneck=2, hidden_units=[4], epochs=1, random_state=0, l1=0.01),
+])
 def test_sklearn_compatible_estimator(estimator, check) -> None:
     check(estimator)

@@ -13,7 +13,8 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils import Tags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from aesweep.ranges import Interval
+from aesweep.inference import predict
+from aesweep.ranges import Interval, entries_problem, plain
 
 if TYPE_CHECKING:
     from aesweep.progress import EpochHook
@@ -23,14 +24,12 @@ if TYPE_CHECKING:
 # would import TensorFlow).
 ACTIVATIONS = ("leaky_relu", "relu", "elu", "selu", "gelu", "swish", "tanh", "sigmoid")
 OPTIMIZER_NAMES = ("adam", "adamw", "sgd", "rmsprop")
+# The kinds of input noise (``aesweep.noise.NOISE_KINDS``, not imported: TensorFlow).
+NOISE_KINDS = ("gaussian", "masking", "swap")
+# Parameters added after dense, left out of the checkpoint key at their defaults, so that
+# dense checkpoints saved before them still match.
+_NEWER_DEFAULTS = {"noise_kind": None, "noise_level": 0.0, "l1": 0.0}
 
-# Inference chunk size: large, since prediction holds no gradients.
-_PREDICT_BATCH = 4096
-# Inference pads the rows to a multiple of this. TensorFlow's CPU kernels for sigmoid, swish,
-# elu, selu and gelu run whole SIMD packets (16 float32 with AVX-512) through a vectorised
-# approximation and a last partial packet through the scalar function, which differs in the
-# last bit: unpadded, a row's embedding would depend on where it sits in the batch.
-_ROW_ALIGN = 64
 # The dtypes transform returns as given; any other input comes back as the first.
 _FLOATS = (np.float64, np.float32)
 
@@ -62,6 +61,17 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         BatchNormalization after each hidden Dense layer.
     dropout : float in [0, 1), default=0.0
         Dropout rate after each hidden block.
+    noise_kind : {"gaussian", "masking", "swap"} or None, default=None
+        Denoising: corrupt the training inputs (the targets, the validation loss and
+        ``transform`` stay clean). gaussian adds N(0, noise_level²); masking zeroes each
+        cell with probability noise_level; swap replaces each cell with probability
+        noise_level by its column's value in another random row of the batch. The noise
+        is a function of (random_state, epoch, step): resuming equals training afresh.
+    noise_level : float >= 0, default=0.0
+        The std (gaussian) or probability, in [0, 1] (masking, swap).
+    l1 : float >= 0, default=0.0
+        Sparse: L1 activity penalty on the bottleneck, ``l1`` x mean over rows of
+        sum |code|, added to the training loss.
     optimizer : {"adam", "adamw", "sgd", "rmsprop"}, default="adam"
     learning_rate : float, default=0.001
         Must be > 0. ``fit`` raises ``FloatingPointError`` when the training loss becomes
@@ -109,6 +119,8 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         "bottleneck": Interval(int, 1),
         "hidden_units": Interval(int, 1),
         "dropout": Interval(float, 0, 1, closed="left"),
+        "noise_level": Interval(float, 0),
+        "l1": Interval(float, 0),
         "learning_rate": Interval(float, 0, closed="neither"),
         "epochs": Interval(int, 0),
         "batch_size": Interval(int, 1),
@@ -117,7 +129,7 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         "checkpoint_epochs": Interval(int, 1),
     }
     _OPTIONS: ClassVar[dict[str, tuple[str, ...]]] = {
-        "activation": ACTIVATIONS, "optimizer": OPTIMIZER_NAMES}
+        "activation": ACTIVATIONS, "optimizer": OPTIMIZER_NAMES, "noise_kind": NOISE_KINDS}
     # Other types: (the types, how a message names them).
     _TYPES: ClassVar[dict[str, tuple[tuple[type, ...], str]]] = {
         "batch_norm": ((bool,), "a bool"), "jit_compile": ((bool,), "a bool"),
@@ -126,7 +138,7 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     _SEQUENCES: ClassVar[dict[str, str]] = {
         "hidden_units": "widths", "checkpoint_epochs": "epoch counts"}
     _NONE_ALLOWED: ClassVar[frozenset[str]] = frozenset(
-        {"hidden_units", "random_state", "jit_compile", "checkpoint_dir"})
+        {"hidden_units", "random_state", "jit_compile", "checkpoint_dir", "noise_kind"})
 
     def __init__(
         self,
@@ -135,6 +147,9 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         activation: str = "leaky_relu",
         batch_norm: bool = True,
         dropout: float = 0.0,
+        noise_kind: str | None = None,
+        noise_level: float = 0.0,
+        l1: float = 0.0,
         optimizer: str = "adam",
         learning_rate: float = 0.001,
         epochs: int = 10,
@@ -150,6 +165,9 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         self.activation = activation
         self.batch_norm = batch_norm
         self.dropout = dropout
+        self.noise_kind = noise_kind
+        self.noise_level = noise_level
+        self.l1 = l1
         self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.epochs = epochs
@@ -196,7 +214,7 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
                 keras.utils.set_random_seed(self.random_state)
             self.autoencoder_, _ = build_autoencoder(
                 self.n_features_in_, self.bottleneck, self.hidden_units, self.activation,
-                self.batch_norm, self.dropout)
+                self.batch_norm, self.dropout, self.l1)
             self.autoencoder_.compile(
                 optimizer=build_optimizer(self.optimizer, self.learning_rate), loss="mse")
             history = {}
@@ -218,7 +236,8 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
                                   stop=self.epochs, batch_size=self.batch_size, seed=seed,
                                   history=history, jit_compile=self.jit_compile_,
                                   verbose=self.verbose, callbacks=callbacks,
-                                  on_epoch_end=checkpoint, on_epoch=on_epoch)
+                                  on_epoch_end=checkpoint, on_epoch=on_epoch,
+                                  noise=self._noise())
         except FloatingPointError as error:  # training diverged
             raise FloatingPointError(f"{error}; lower the learning rate "
                                      f"(learning_rate={self.learning_rate})") from None
@@ -229,10 +248,18 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         """The first parameter out of its type or range and what is allowed, e.g.
         ("bottleneck", "must be >= 1, got 0"); None when every parameter is valid."""
         for name, value in self.get_params(deep=False).items():
-            problem = self._param_problem(name, _plain(value))
+            problem = self._param_problem(name, plain(value))
             if problem is not None:
                 return name, problem
+        level = plain(self.noise_level)
+        if self.noise_kind in ("masking", "swap") and level > 1:
+            return "noise_level", f"must be in [0, 1] for {self.noise_kind} noise, got {level}"
         return None
+
+    def _noise(self) -> tuple[str, float] | None:
+        """(kind, level) of the training noise; None for none (or at level 0)."""
+        level = float(plain(self.noise_level))
+        return None if self.noise_kind is None or level == 0 else (self.noise_kind, level)
 
     def _param_problem(self, name: str, value: Any) -> str | None:
         if value is None and name in self._NONE_ALLOWED:
@@ -247,7 +274,7 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
             types, what = self._TYPES[name]
             return None if isinstance(value, types) else f"must be {what}{or_none}, got {value!r}"
         if name in self._SEQUENCES:
-            return _entries_problem(value, self._RANGES[name], self._SEQUENCES[name], or_none)
+            return entries_problem(value, self._RANGES[name], self._SEQUENCES[name], or_none)
         return self._RANGES[name].problem(value) if name in self._RANGES else None
 
     def __sklearn_tags__(self) -> Tags:
@@ -262,6 +289,9 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         # Not inputs of the result: how long, how chatty, where, and how it is compiled.
         for name in ("epochs", "verbose", "jit_compile", "checkpoint_dir", "checkpoint_epochs"):
             params.pop(name)
+        for name, default in _NEWER_DEFAULTS.items():
+            if params[name] == default:
+                params.pop(name)
         return joblib.hash([params, X, X_val])
 
     def transform(self, X: Any) -> np.ndarray:
@@ -269,14 +299,14 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         float dtype (float32 or float64; others: float64)."""
         check_is_fitted(self, "encoder_")
         X = validate_data(self, X, reset=False, dtype=_FLOATS)
-        return _predict(self.encoder_, X)
+        return predict(self.encoder_, X)
 
     def reconstruct(self, X: Any) -> np.ndarray:
         """Pass ``X`` (n_samples, n_features) through the whole autoencoder: the
         reconstruction, (n_samples, n_features) in ``X``'s float dtype."""
         check_is_fitted(self, "autoencoder_")
         X = validate_data(self, X, reset=False, dtype=_FLOATS)
-        return _predict(self.autoencoder_, X)
+        return predict(self.autoencoder_, X)
 
     def reconstruction_error(self, X: Any) -> float:
         """Mean squared reconstruction error over all cells of ``X``."""
@@ -286,36 +316,3 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     def score(self, X: Any, y: Any = None) -> float:
         """Negative reconstruction MSE, so that greater is better (for ``GridSearchCV``)."""
         return -self.reconstruction_error(X)
-
-
-def _plain(value: Any) -> Any:
-    """A NumPy scalar (e.g. from ``np.arange`` in a parameter grid) as its Python value."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _entries_problem(value: Any, interval: Interval, entries: str, or_none: str) -> str | None:
-    """What is wrong with a sequence whose every entry must lie in ``interval``, if any."""
-    if isinstance(value, str) or not isinstance(value, Sequence):
-        return f"must be a sequence of integers{or_none}, got {value!r}"
-    values = [_plain(v) for v in value]
-    if all(interval.problem(v) is None for v in values):
-        return None
-    integers = all(isinstance(v, int) and not isinstance(v, bool) for v in values)
-    return f"{entries} must be {interval if integers else 'integers'}, got {values}"
-
-
-def _predict(model: Any, X: np.ndarray) -> np.ndarray:
-    """Eager float32 inference in chunks, returned in ``X``'s dtype. ``model.predict``
-    would trace a new tf.function for every fresh model, which a sweep pays (and TensorFlow
-    warns about) once per job. Each chunk is padded to a multiple of ``_ROW_ALIGN`` rows,
-    so that no row's result depends on its position."""
-    from aesweep.runtime import keras
-
-    out = np.empty((len(X), model.output_shape[-1]), X.dtype)
-    for start in range(0, len(X), _PREDICT_BATCH):
-        rows = min(_PREDICT_BATCH, len(X) - start)
-        chunk = np.zeros((-(-rows // _ROW_ALIGN) * _ROW_ALIGN, X.shape[1]), np.float32)
-        chunk[:rows] = X[start:start + rows]
-        out[start:start + rows] = keras.ops.convert_to_numpy(
-            model(chunk, training=False))[:rows]
-    return out

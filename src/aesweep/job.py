@@ -31,11 +31,14 @@ from aesweep.evaluation import (
 )
 from aesweep.features import AutoencoderFeatures
 from aesweep.names import (
+    CODE_MEAN_ABS,
+    CODE_NEAR_ZERO,
     CONTROLS,
     ENCODE_STEP,
     ENCODED,
     JIT_TAG,
     MODEL_STEP,
+    NEAR_ZERO,
     PCA,
     PCA_CAPPED_TAG,
     RECON_MSE_TEST,
@@ -131,6 +134,8 @@ def run_job(job: PreparedJob, on_epoch: EpochHook | None = None) -> JobResult:
     if X_val is not None:
         metrics[RECON_MSE_VAL] = autoencoder.reconstruction_error(X_val)
     metrics[RECON_MSE_TEST] = autoencoder.reconstruction_error(scale.transform(s.X_test))
+    if autoencoder.l1 > 0:  # sparse: how sparse the code came out
+        metrics.update(code_sparsity(autoencoder.transform(scale.transform(s.X_test))))
     predictions = {}
     # The controls do not depend on the encoder's training: a sweep fits each once.
     cache = cfg.paths.cache if cfg.evaluation.cache_controls else None
@@ -164,6 +169,14 @@ def run_job(job: PreparedJob, on_epoch: EpochHook | None = None) -> JobResult:
     history = {key: autoencoder.history_[key] for key in ("loss", "val_loss")
                if key in autoencoder.history_}
     return JobResult(job.task, job.metric, history, metrics, tags, pipelines)
+
+
+def code_sparsity(codes: np.ndarray) -> dict[str, float]:
+    """Of bottleneck activations (n_rows, bottleneck): the mean |activation| and the
+    fraction below ``NEAR_ZERO`` in absolute value."""
+    magnitudes = np.abs(codes)
+    return {CODE_MEAN_ABS: float(magnitudes.mean()),
+            CODE_NEAR_ZERO: float((magnitudes < NEAR_ZERO).mean())}
 
 
 def fit_and_score(pipeline: Pipeline, X_train: np.ndarray, y_train: np.ndarray,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from aesweep.noise import RowL1
 from aesweep.runtime import keras
 
 layers = keras.layers
@@ -21,11 +22,14 @@ def build_autoencoder(
     activation: str = "leaky_relu",
     batch_norm: bool = True,
     dropout: float = 0.0,
+    l1: float = 0.0,
 ) -> tuple[keras.Model, keras.Model]:
     """Return ``(autoencoder, encoder)``; the encoder shares the autoencoder's layers.
 
     Each hidden block is Dense -> BatchNorm -> activation (-> Dropout); the bottleneck
-    and the reconstruction are linear. The decoder mirrors the encoder.
+    and the reconstruction are linear. The decoder mirrors the encoder. ``l1`` > 0 adds
+    an L1 activity penalty on the bottleneck (``sparse``): ``l1`` x mean over rows of
+    sum |code|, part of the training loss.
     Shapes: ``(batch, n_features) -> (batch, bottleneck) -> (batch, n_features)``.
     """
     widths = hidden_widths(n_features, hidden_units)
@@ -43,7 +47,9 @@ def build_autoencoder(
     x = inputs
     for i, units in enumerate(widths):
         x = block(x, units, f"enc{i}")
-    code = layers.Dense(bottleneck, name="bottleneck")(x)
+    # No regularizer at all when l1 is 0: the dense graph stays as it was.
+    penalty = RowL1(l1) if l1 > 0 else None
+    code = layers.Dense(bottleneck, activity_regularizer=penalty, name="bottleneck")(x)
     x = code
     for i, units in enumerate(reversed(widths)):
         x = block(x, units, f"dec{i}")

@@ -71,6 +71,11 @@ PAIRED_METRICS = ("accuracy", "precision", "recall", "f1", "mae", "rmse", "r2")
 TRAIN_LOSS, VAL_LOSS = "train_loss", "val_loss"  # per epoch, step = epoch
 RECON_MSE_VAL, RECON_MSE_TEST = "recon_mse_val", "recon_mse_test"
 TRAIN_SECONDS = "train_seconds"
+# The sparse architecture's bottleneck on the test rows: mean |activation|, and the fraction
+# of activations (rows x units) with |activation| < NEAR_ZERO.
+CODE_MEAN_ABS, CODE_NEAR_ZERO = "code_mean_abs_test", "code_near_zero_test"
+# Inputs are standardised (unit variance); a code this small carries ~nothing of a row.
+NEAR_ZERO = 1e-2
 
 
 def metric_key(feature_set: str, metric: str) -> str:

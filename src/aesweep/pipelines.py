@@ -27,6 +27,9 @@ AUTOENCODER_KEYS = {
     "activation": "architecture.activation",
     "batch_norm": "architecture.batch_norm",
     "dropout": "architecture.dropout",
+    "noise_kind": "architecture.noise.kind",
+    "noise_level": "architecture.noise.level",
+    "l1": "architecture.l1",
     "optimizer": "optimizer.name",
     "learning_rate": "optimizer.learning_rate",
     "epochs": "trainer.epochs",
@@ -40,12 +43,17 @@ def autoencoder_from_config(cfg: DictConfig) -> AutoencoderFeatures:
     """The ``architecture``, ``optimizer`` and ``trainer`` groups as one transformer.
 
     With ``trainer.reuse_checkpoints`` it checkpoints under ``paths.checkpoints``, at its
-    own epoch count and at the sweep's other ones (``sweep.epochs``)."""
-    params = {param: _plain(OmegaConf.select(cfg, key)) for param, key in AUTOENCODER_KEYS.items()}
+    own epoch count and at the sweep's other ones (``sweep.epochs``). A key the
+    architecture lacks (``architecture.l1`` of dense) leaves the estimator's default."""
+    params = {param: _plain(OmegaConf.select(cfg, key)) for param, key in AUTOENCODER_KEYS.items()
+              if OmegaConf.select(cfg, key, default=_ABSENT) is not _ABSENT}
     if cfg.trainer.reuse_checkpoints:
         params |= {"checkpoint_dir": cfg.paths.checkpoints,
                    "checkpoint_epochs": tuple(cfg.sweep.epochs)}
     return AutoencoderFeatures(**params)
+
+
+_ABSENT = object()
 
 
 def _plain(value: Any) -> Any:

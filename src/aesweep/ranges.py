@@ -4,8 +4,11 @@ is allowed (``must be in [0, 1), got 1.0``)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -44,3 +47,19 @@ class Interval:
 
 def _number(value: float | None) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def plain(value: Any) -> Any:
+    """A NumPy scalar (e.g. from ``np.arange`` in a parameter grid) as its Python value."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def entries_problem(value: Any, interval: Interval, entries: str, or_none: str) -> str | None:
+    """What is wrong with a sequence whose every entry must lie in ``interval``, if any."""
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        return f"must be a sequence of integers{or_none}, got {value!r}"
+    values = [plain(v) for v in value]
+    if all(interval.problem(v) is None for v in values):
+        return None
+    integers = all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+    return f"{entries} must be {interval if integers else 'integers'}, got {values}"

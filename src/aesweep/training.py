@@ -23,10 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
+from aesweep.noise import corrupt, draw, noise_stream
 from aesweep.progress import EpochHook
 from aesweep.runtime import has_gpu, keras, tf
 
 History = dict[str, list[float]]
+# Input corruption while training (``denoising``): (kind, level), see ``noise.corrupt``.
+Noise = tuple[str, float]
 
 # Rows per compiled call: enough steps to amortise the call, a few MiB of float32.
 CHUNK_BYTES = 8 * 2**20
@@ -67,12 +70,14 @@ class Trainer:
     Each call of the compiled function runs ``steps_per_call`` steps on a chunk of rows
     gathered from ``X`` in the epoch's order; a last batch smaller than ``batch_size``
     runs on its own. ``steps_per_call`` None: as many as fit in ``CHUNK_BYTES``.
+    ``noise``: corrupt each training batch (targets stay clean) with the draws of the
+    epoch's noise stream, a function of (seed, epoch), consumed in step order.
     """
 
     def __init__(self, model: keras.Model, X: np.ndarray, X_val: np.ndarray | None, *,
                  batch_size: int, seed: int, jit_compile: bool,
-                 steps_per_call: int | None = None) -> None:
-        self.model, self.X, self.X_val = model, X, X_val
+                 steps_per_call: int | None = None, noise: Noise | None = None) -> None:
+        self.model, self.X, self.X_val, self.noise = model, X, X_val, noise
         self.batch_size, self.seed = batch_size, seed
         n_rows, n_features = X.shape
         self.full_batches, self.tail = divmod(n_rows, batch_size)
@@ -89,6 +94,9 @@ class Trainer:
         # explicit tf.while_loop, and converting Keras's call tree would only slow tracing.
         signature = [tf.TensorSpec((None, None, n_features), tf.float32),
                      tf.TensorSpec((), tf.int32)]
+        if noise is not None:  # the noise draws of each step, as the batches
+            signature.append(signature[0])
+            self.draws = np.empty_like(self.chunk)
         # partial: TensorFlow counts traces per code object, so one trace per model across
         # a multirun's jobs would read as "excessive retracing" and warn.
         self._steps = tf.function(partial(self._train_steps), input_signature=signature,
@@ -104,14 +112,18 @@ class Trainer:
     def steps_per_epoch(self) -> int:
         return self.full_batches + (self.tail > 0)
 
-    def _train_steps(self, batches: tf.Tensor, n_steps: tf.Tensor) -> tf.Tensor:
-        """Train on ``batches[:n_steps]``; return the sum of the batches' loss x rows."""
-        model = self.model
+    def _train_steps(self, batches: tf.Tensor, n_steps: tf.Tensor,
+                     draws: tf.Tensor | None = None) -> tf.Tensor:
+        """Train on ``batches[:n_steps]`` (steps, batch, n_features); return the sum of
+        the batches' loss x rows. With noise, step ``i`` corrupts its inputs with
+        ``draws[i]``."""
+        model, noise = self.model, self.noise
 
         def step(i: tf.Tensor, total: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
             x = batches[i]
+            x_in = x if draws is None else corrupt(x, *noise, draws[i])
             with tf.GradientTape() as tape:
-                loss = model.compute_loss(x=x, y=x, y_pred=model(x, training=True),
+                loss = model.compute_loss(x=x, y=x, y_pred=model(x_in, training=True),
                                           training=True)
             gradients = tape.gradient(loss, model.trainable_variables)
             model.optimizer.apply(gradients, model.trainable_variables)
@@ -124,23 +136,32 @@ class Trainer:
     def _row_errors(self, x: tf.Tensor) -> tf.Tensor:
         return tf.reduce_sum(tf.square(self.model(x, training=False) - x), axis=1)
 
-    def _run(self, batches: np.ndarray, n_steps: int, tail: bool = False) -> float:
+    def _run(self, batches: np.ndarray, n_steps: int, rng: np.random.Generator | None,
+             tail: bool = False) -> float:
         steps = self._tail_steps if tail else self._steps
-        return float(steps(tf.constant(batches), tf.constant(n_steps, tf.int32)))
+        args = [tf.constant(batches), tf.constant(n_steps, tf.int32)]
+        if rng is not None and self.noise is not None:
+            # Draw for the steps run alone (the stream's order is the steps'), and pass
+            # the whole buffer: one shape, compiled once.
+            draws = np.empty_like(batches) if tail else self.draws
+            draw(rng, self.noise[0], draws[:n_steps])
+            args.append(tf.constant(draws))
+        return float(steps(*args))
 
     def epoch(self, epoch: int) -> dict[str, float]:
         """Train one epoch; return its ``loss`` (the batches' losses weighted by rows, as
         ``model.fit`` reports it) and, with validation rows, ``val_loss``."""
         X, chunk, size = self.X, self.chunk, self.batch_size
         order = epoch_order(len(X), self.seed, epoch)
+        rng = noise_stream(self.seed, epoch) if self.noise is not None else None
         total = 0.0
         for first in range(0, self.full_batches, len(chunk)):
             n_steps = min(len(chunk), self.full_batches - first)
             rows = order[first * size:(first + n_steps) * size]
             np.take(X, rows, axis=0, out=chunk[:n_steps].reshape(-1, X.shape[1]), mode="clip")
-            total += self._run(chunk, n_steps)
+            total += self._run(chunk, n_steps, rng)
         if self.tail:
-            total += self._run(X[order[-self.tail:]][None], 1, tail=True)
+            total += self._run(X[order[-self.tail:]][None], 1, rng, tail=True)
         logs = {"loss": total / len(X)}
         if self.X_val is not None and len(self.X_val):
             logs["val_loss"] = self.mse(self.X_val)
@@ -164,7 +185,7 @@ def train(model: keras.Model, X: np.ndarray, X_val: np.ndarray | None, *, start:
           jit_compile: bool | None = None, verbose: int = 0,
           callbacks: Sequence[keras.callbacks.Callback] = (),
           on_epoch_end: Callable[[int, History], None] | None = None,
-          on_epoch: EpochHook | None = None) -> History:
+          on_epoch: EpochHook | None = None, noise: Noise | None = None) -> History:
     """Train epochs ``start`` .. ``stop - 1`` and return the whole history (from epoch 0).
 
     ``X`` (n_rows, n_features) and ``X_val`` are float32. ``callbacks`` get their train and
@@ -173,6 +194,7 @@ def train(model: keras.Model, X: np.ndarray, X_val: np.ndarray | None, *, start:
     ``on_epoch(epoch, logs, seconds)`` (epoch from 1) gets first each epoch of ``history``
     (restored from a checkpoint) with ``seconds`` None, then each trained epoch with its
     wall time, checkpoint included.
+    ``noise``: corrupt the training inputs (see :class:`Trainer`).
     Raises ``FloatingPointError`` as soon as an epoch's loss is NaN or infinite, before
     the callbacks or ``on_epoch_end`` see that epoch.
     """
@@ -184,7 +206,8 @@ def train(model: keras.Model, X: np.ndarray, X_val: np.ndarray | None, *, start:
     if start >= stop:
         return history
     xla = use_xla(jit_compile, model, len(X), stop - start, batch_size)
-    trainer = Trainer(model, X, X_val, batch_size=batch_size, seed=seed, jit_compile=xla)
+    trainer = Trainer(model, X, X_val, batch_size=batch_size, seed=seed, jit_compile=xla,
+                      noise=noise)
     hooks = keras.callbacks.CallbackList(
         list(callbacks), add_progbar=verbose != 0, verbose=verbose, epochs=stop,
         steps=trainer.steps_per_epoch, model=model)

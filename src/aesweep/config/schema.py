@@ -7,14 +7,14 @@ Ranges and cross-field rules live in :mod:`aesweep.config.validation`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import II, MISSING
 
-from aesweep.features import ACTIVATIONS, OPTIMIZER_NAMES
+from aesweep.features import ACTIVATIONS, NOISE_KINDS, OPTIMIZER_NAMES
 from aesweep.names import PCA, RANDOM
 
 
@@ -40,6 +40,7 @@ class Scaler(StrEnum):
 # and the controls (PCA with k = bottleneck components; the encoder untrained).
 Activation = StrEnum("Activation", [(name, name) for name in ACTIVATIONS])
 OptimizerName = StrEnum("OptimizerName", [(name, name) for name in OPTIMIZER_NAMES])
+NoiseKind = StrEnum("NoiseKind", [(name, name) for name in NOISE_KINDS])
 Control = StrEnum("Control", [(name, name) for name in (PCA, RANDOM)])
 
 
@@ -132,6 +133,30 @@ class DenseArchitectureConfig:
     activation: Activation = Activation.leaky_relu
     batch_norm: bool = True
     dropout: float = 0.0
+
+
+@dataclass
+class NoiseConfig:
+    kind: NoiseKind = NoiseKind.gaussian
+    # gaussian: the std; masking and swap: the probability that a cell is corrupted.
+    level: float = 0.1
+
+
+@dataclass
+class DenoisingArchitectureConfig(DenseArchitectureConfig):
+    """Dense, trained to reconstruct clean rows from corrupted ones."""
+
+    name: str = "denoising"
+    noise: NoiseConfig = field(default_factory=NoiseConfig)
+
+
+@dataclass
+class SparseArchitectureConfig(DenseArchitectureConfig):
+    """Dense, with an L1 activity penalty on the bottleneck."""
+
+    name: str = "sparse"
+    # The penalty: l1 x mean over rows of sum |code|, added to the reconstruction MSE.
+    l1: float = 1e-3
 
 
 @dataclass
@@ -250,3 +275,13 @@ def register_configs() -> None:
     }
     for name, node in schemas.items():
         cs.store(name=f"schema_{name}", node=node)
+    for name, node in {"denoising": DenoisingArchitectureConfig,
+                       "sparse": SparseArchitectureConfig}.items():
+        cs.store(name=f"schema_architecture_{name}", node=_over_dense(node))
+
+
+def _over_dense(cls: type[DenseArchitectureConfig]) -> DenseArchitectureConfig:
+    """A schema merged after ``architecture/dense``: it gives the node its subclass type
+    and its own fields' defaults, and leaves dense's fields missing, so that the merge
+    keeps the values ``dense.yaml`` set (a parent's schema cannot merge into a child's)."""
+    return cls(**{f.name: MISSING for f in fields(DenseArchitectureConfig)})

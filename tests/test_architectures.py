@@ -1,0 +1,186 @@
+"""The ``denoising`` and ``sparse`` architectures: dense stays bit-identical, the noise is
+a pure function of (seed, epoch, step) so resuming equals training afresh, features come
+from clean inputs, and the L1 penalty enters the training loss."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from aesweep import AutoencoderFeatures
+from aesweep.config.validation import config_hash
+from aesweep.errors import ConfigError
+from aesweep.job import code_sparsity
+from aesweep.model import build_autoencoder
+from aesweep.names import CODE_MEAN_ABS, CODE_NEAR_ZERO, NEAR_ZERO
+from aesweep.pipelines import autoencoder_from_config, check_autoencoder
+from aesweep.training import Trainer
+
+from helpers import compose_config
+
+pytestmark = pytest.mark.xdist_group("keras")
+
+# Computed by the dense code before denoising and sparse existed (tests/dense_reference.json).
+REFERENCE = json.loads((Path(__file__).parent / "dense_reference.json").read_text())
+NOISES = [("gaussian", 0.3), ("masking", 0.25), ("swap", 0.2)]
+
+
+@pytest.fixture(scope="module")
+def X() -> np.ndarray:
+    return np.random.default_rng(0).standard_normal((203, 12)).astype(np.float32)
+
+
+def small(**params) -> AutoencoderFeatures:
+    return AutoencoderFeatures(**{"bottleneck": 4, "hidden_units": [16, 8], "epochs": 3,
+                                  "batch_size": 32, "random_state": 7, "jit_compile": False,
+                                  **params})
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_dense_is_bit_identical_to_before(X, jit) -> None:
+    ae = small(jit_compile=jit).fit(X, validation_data=X[:50])
+    reference = REFERENCE[str(jit)]
+    assert ae.history_["loss"] == reference["loss"]
+    assert ae.history_["val_loss"] == reference["val_loss"]
+    weights = ae.autoencoder_.get_weights()
+    assert [float(np.asarray(w, np.float64).sum()) for w in weights] == reference["weight_sums"]
+    assert np.asarray(weights[0]).ravel()[:5].tolist() == reference["first"]
+
+
+@pytest.mark.parametrize(("kind", "level"), NOISES)
+def test_a_resumed_denoising_run_equals_a_fresh_one(X, tmp_path, kind, level) -> None:
+    noise = {"noise_kind": kind, "noise_level": level}
+    fresh = small(epochs=4, **noise).fit(X, validation_data=X[:50])
+    small(epochs=2, checkpoint_dir=tmp_path, **noise).fit(X, validation_data=X[:50])
+    resumed = small(epochs=4, checkpoint_dir=tmp_path, **noise).fit(X, validation_data=X[:50])
+    assert resumed.resumed_from_epochs_ == 2
+    np.testing.assert_allclose(resumed.history_["loss"], fresh.history_["loss"], atol=1e-5)
+    for a, b in zip(resumed.autoencoder_.get_weights(), fresh.autoencoder_.get_weights(),
+                    strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+@pytest.mark.parametrize(("kind", "level"), NOISES)
+def test_noise_changes_training_but_not_validation_inputs(X, kind, level) -> None:
+    dense = small().fit(X, validation_data=X[:50])
+    noisy = small(noise_kind=kind, noise_level=level).fit(X, validation_data=X[:50])
+    assert noisy.history_["loss"] != dense.history_["loss"]
+    # Validation loss is the clean reconstruction error, as reconstruction_error measures it.
+    np.testing.assert_allclose(noisy.history_["val_loss"][-1],
+                               noisy.reconstruction_error(X[:50]), rtol=1e-5)
+    # transform is deterministic: clean inputs, inference mode.
+    np.testing.assert_array_equal(noisy.transform(X[:20]), noisy.transform(X[:20]))
+
+
+def test_zero_noise_is_dense(X) -> None:
+    dense = small().fit(X)
+    zero = small(noise_kind="gaussian", noise_level=0.0).fit(X)
+    assert zero.history_["loss"] == dense.history_["loss"]
+
+
+@pytest.mark.parametrize(("params", "name"), [
+    ({"noise_kind": "salt"}, "noise_kind"),
+    ({"noise_kind": "masking", "noise_level": 1.5}, "noise_level"),
+    ({"noise_level": -0.1}, "noise_level"),
+    ({"l1": -1.0}, "l1"),
+])
+def test_bad_noise_and_l1_params_are_named(X, params, name) -> None:
+    with pytest.raises(ValueError, match=f"'{name}' parameter"):
+        small(**params).fit(X)
+
+
+def test_the_l1_penalty_enters_the_training_loss_and_shrinks_the_code(X) -> None:
+    dense = small(epochs=5).fit(X)
+    sparse = small(epochs=5, l1=0.5).fit(X)
+    assert sparse.history_["loss"][0] > dense.history_["loss"][0]
+    assert np.abs(sparse.transform(X)).mean() < np.abs(dense.transform(X)).mean()
+
+
+def test_a_resumed_sparse_run_equals_a_fresh_one(X, tmp_path) -> None:
+    """The checkpoint keeps the penalty (a registered serializable regularizer)."""
+    fresh = small(epochs=4, l1=0.1).fit(X)
+    small(epochs=2, l1=0.1, checkpoint_dir=tmp_path).fit(X)
+    resumed = small(epochs=4, l1=0.1, checkpoint_dir=tmp_path).fit(X)
+    assert resumed.resumed_from_epochs_ == 2
+    np.testing.assert_allclose(resumed.history_["loss"], fresh.history_["loss"], atol=1e-5)
+    regularizer = resumed.autoencoder_.get_layer("bottleneck").activity_regularizer
+    assert regularizer.get_config() == {"l1": 0.1}
+
+
+def test_dense_checkpoints_keep_their_key(X) -> None:
+    """Parameters at their defaults stay out of the key: older dense checkpoints match."""
+    ae = small()
+    key = ae._checkpoint_key(X, None)
+    assert key == small(noise_kind=None, noise_level=0.0, l1=0.0)._checkpoint_key(X, None)
+    assert key != small(l1=0.1)._checkpoint_key(X, None)
+    assert key != small(noise_kind="swap", noise_level=0.1)._checkpoint_key(X, None)
+
+
+def test_code_sparsity() -> None:
+    codes = np.array([[0.0, 2.0], [NEAR_ZERO / 2, -1.0]])
+    assert code_sparsity(codes) == {CODE_MEAN_ABS: pytest.approx((2 + NEAR_ZERO / 2 + 1) / 4),
+                                    CODE_NEAR_ZERO: 0.5}
+
+
+# --- the config group -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("arch", ["denoising", "sparse"])
+def test_members_share_the_dense_defaults(arch) -> None:
+    dense = compose_config(["architecture.bottleneck=5"]).architecture
+    other = compose_config([f"architecture={arch}", "architecture.bottleneck=5"]).architecture
+    assert other.name == arch
+    for key in ("bottleneck", "hidden_units", "activation", "batch_norm", "dropout"):
+        assert other[key] == dense[key], key
+
+
+@pytest.mark.parametrize(("overrides", "key", "message"), [
+    (["architecture=denoising", "architecture.noise.level=-1"], "architecture.noise.level",
+     ">= 0"),
+    (["architecture=denoising", "architecture.noise.kind=masking",
+      "architecture.noise.level=1.5"], "architecture.noise.level", "in [0, 1]"),
+    (["architecture=sparse", "architecture.l1=-0.5"], "architecture.l1", ">= 0"),
+])
+def test_bad_values_name_the_config_key(overrides, key, message) -> None:
+    cfg = compose_config(overrides)
+    with pytest.raises(ConfigError) as error:
+        check_autoencoder(cfg)
+    assert error.value.key == key and message in str(error.value)
+
+
+def test_each_member_sets_the_estimator_and_the_hash() -> None:
+    cfgs = {arch: compose_config([f"architecture={arch}"])
+            for arch in ("dense", "denoising", "sparse")}
+    params = {arch: autoencoder_from_config(cfg).get_params() for arch, cfg in cfgs.items()}
+    assert (params["dense"]["noise_kind"], params["dense"]["l1"]) == (None, 0.0)
+    assert (params["denoising"]["noise_kind"], params["denoising"]["noise_level"]) == (
+        "gaussian", 0.1)
+    assert params["sparse"]["l1"] == 0.001
+    assert len({config_hash(cfg) for cfg in cfgs.values()}) == 3
+
+
+@pytest.mark.parametrize(("kind", "level"), NOISES)
+def test_xla_trains_on_the_same_noise(X, kind, level) -> None:
+    """The noise is drawn on the host: XLA changes results by round-off only."""
+    graph = small(noise_kind=kind, noise_level=level).fit(X)
+    xla = small(noise_kind=kind, noise_level=level, jit_compile=True).fit(X)
+    np.testing.assert_allclose(xla.history_["loss"], graph.history_["loss"], rtol=1e-4)
+
+
+@pytest.mark.parametrize(("kind", "level"), NOISES)
+def test_chunking_does_not_change_the_noise(X, kind, level) -> None:
+    """Each step draws its noise in step order, whatever the steps per compiled call."""
+    losses = []
+    for steps_per_call in (1, 4, None):
+        keras.utils.set_random_seed(3)
+        model, _ = build_autoencoder(12, 4, hidden_units=[16, 8])
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+        trainer = Trainer(model, X, None, batch_size=32, seed=5, jit_compile=False,
+                          steps_per_call=steps_per_call, noise=(kind, level))
+        losses.append([trainer.epoch(e)["loss"] for e in range(2)])
+    np.testing.assert_allclose(losses[0], losses[1], atol=1e-5)
+    np.testing.assert_allclose(losses[0], losses[2], atol=1e-5)
