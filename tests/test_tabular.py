@@ -23,37 +23,7 @@ from aesweep.job import prepare_job
 from aesweep.pipelines import make_preprocessing
 from aesweep.tabular import block_sizes, make_preprocessor, reconstruction_parts
 
-from helpers import compose_config
-
-
-def mixed_frame(n: int = 120, seed: int = 0) -> pd.DataFrame:
-    """Numbers with gaps, a text column with gaps, a bool column and a binary target."""
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({
-        "age": rng.normal(40, 10, n).round(1),
-        "income": rng.normal(5e4, 1e4, n).round(0),
-        "color": rng.choice(["red", "green", "blue"], n).astype(object),
-        "member": rng.choice([True, False], n),
-        "label": rng.choice(["yes", "no"], n),
-    })
-    frame.loc[[3, 10, 50], "age"] = np.nan
-    frame.loc[[5, 60], "color"] = None
-    return frame
-
-
-def write(frame: pd.DataFrame, directory: Path, kind: str = "csv") -> Path:
-    path = directory / f"table.{kind}"
-    if kind == "csv":
-        frame.to_csv(path, index=False)
-    else:
-        frame.to_parquet(path, index=False)
-    return path
-
-
-def file_overrides(path: Path, *extra: str) -> list[str]:
-    kind = path.suffix.lstrip(".")
-    return [f"dataset={kind}", f"dataset.path={path}", "dataset.target=label", *extra]
-
+from helpers import compose_config, file_overrides, mixed_frame, write
 
 # --- reading --------------------------------------------------------------------------------
 

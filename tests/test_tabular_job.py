@@ -21,8 +21,7 @@ from aesweep.job import prepare_job, run_job
 from aesweep.pipelines import make_preprocessing
 from aesweep.task import JobContext, run_task
 
-from helpers import compose_config
-from test_tabular import file_overrides, mixed_frame, write
+from helpers import compose_config, file_overrides, mixed_frame, write
 
 pytestmark = pytest.mark.xdist_group("keras")
 
@@ -88,3 +87,34 @@ def test_the_autoencoder_sees_training_rows_preprocessed_from_training_rows_only
     everything = job.dataset.X[:, :2].astype(np.float64)
     assert not np.allclose(fitted.named_transformers_["numeric"][1].mean_,
                            np.nanmean(everything, axis=0))
+
+
+def test_the_logged_encoder_takes_the_table_as_codes_and_gaps(tmp_path: Path) -> None:
+    from aesweep.names import ENCODED
+    from aesweep.tracking.models import ENCODER_MODEL
+    from aesweep.tracking.store import fluent_api
+
+    recorded = []
+    original = run_job
+
+    def spy(job, on_epoch=None):
+        recorded.append((job, original(job, on_epoch)))
+        return recorded[-1][1]
+
+    path = write(mixed_frame(), tmp_path, "parquet")
+    cfg = compose_config([*file_overrides(path), *FAST, "tracking.log_model=true",
+                          f"paths.root={tmp_path}"])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("aesweep.task.run_job", spy)
+        outcome = run_task(cfg, JobContext())
+    job, result = recorded[0]
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with fluent_api(uri):
+        import mlflow.pyfunc
+        loaded = mlflow.pyfunc.load_model(f"runs:/{outcome.run_id}/{ENCODER_MODEL}")
+    levels = loaded.metadata.metadata["categorical_levels"]
+    assert levels["color"] == ["blue", "green", "red"]
+    assert len(loaded.metadata.get_input_schema().inputs) == 4  # the table, not the one-hot
+    X = job.splits.X_test  # with gaps
+    np.testing.assert_allclose(loaded.predict(X), result.pipelines[ENCODED][:-1].transform(X),
+                               atol=1e-6)

@@ -55,6 +55,7 @@ class Dataset:
     categorical: list[int] = field(default_factory=list)
     tabular: bool = False
     categorical_fill: str = "most_frequent"
+    levels: dict[str, list[str]] = field(default_factory=dict)  # categories by code
 
 
 @dataclass
@@ -156,6 +157,7 @@ def load_csv(path: str, target: str, task: str = "auto", categorical: Any = None
     dataset.categorical = table.categorical
     dataset.tabular = bool(table.categorical) or bool(np.isnan(table.X).any())
     dataset.categorical_fill = categorical_fill
+    dataset.levels = table.levels
     return dataset
 
 
