@@ -16,7 +16,7 @@ import pytest
 
 from helpers import describe, run_cli, run_statuses, store_args
 
-DATASETS = ("breast_cancer", "csv", "diabetes", "digits", "synthetic_classification",
+DATASETS = ("breast_cancer", "csv", "diabetes", "digits", "parquet", "synthetic_classification",
             "synthetic_regression", "wine")
 REGRESSORS = ("linear_regression", "ridge", "svr", "random_forest_regressor")
 

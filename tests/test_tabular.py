@@ -131,6 +131,10 @@ BAD = {
     "all-missing": (lambda f: f.assign(income=np.nan), ["dataset.categorical=auto"],
                     DataError, r"^dataset\.path=.*no values.*income"),
     "unlisted-text": (lambda f: f, [], DataError, r"^dataset\.path=.*dataset\.categorical.*color"),
+    "no-categories-allowed": (lambda f: f, ["dataset.max_categories=0"], ConfigError,
+                              r"^dataset\.max_categories: must be >= 1"),
+    "unknown-fill": (lambda f: f, ["dataset.categorical_fill=mean"], ConfigError,
+                     r"^dataset\.categorical_fill: must be"),
     "bad-auto": (lambda f: f, ["dataset.categorical=some"], ConfigError,
                  r"^dataset\.categorical: 'some'"),
 }
