@@ -118,3 +118,34 @@ def test_the_logged_encoder_takes_the_table_as_codes_and_gaps(tmp_path: Path) ->
     X = job.splits.X_test  # with gaps
     np.testing.assert_allclose(loaded.predict(X), result.pipelines[ENCODED][:-1].transform(X),
                                atol=1e-6)
+
+
+def test_the_mixed_loss_is_mse_and_per_block_cross_entropy() -> None:
+    from aesweep.mixedloss import MixedReconstructionLoss
+
+    X = np.array([[1.0, 1, 0, 0, 1], [3.0, 0, 1, 1, 0]], np.float32)
+    recon = np.array([[2.0, 0, 0, 0, 0], [3.0, 0, 0, 0, 0]], np.float32)
+    per_row = np.asarray(MixedReconstructionLoss(1, [2, 2]).call(X, recon))
+    # row 0: (1 + 2 log 2) / 3; row 1: (0 + 2 log 2) / 3
+    np.testing.assert_allclose(per_row, [(1 + 2 * np.log(2)) / 3, 2 * np.log(2) / 3],
+                               rtol=1e-6)
+
+
+def test_a_mixed_table_trains_on_the_mixed_loss(tmp_path: Path) -> None:
+    from aesweep.mixedloss import MixedReconstructionLoss
+
+    path = write(mixed_frame(), tmp_path)
+    job = prepare_job(compose_config([*file_overrides(path, "dataset.categorical=auto"),
+                                      *FAST, "trainer.epochs=2", f"paths.root={tmp_path}"]))
+    result = run_job(job)
+    encoder = result.encoder
+    assert encoder.categorical_blocks == (3, 2)  # color, then member (bool): column order
+    loss = encoder.autoencoder_.loss
+    assert isinstance(loss, MixedReconstructionLoss) and loss.n_numeric == 2
+    assert all(np.isfinite(result.history["val_loss"]))
+    # The resumed run reads its checkpoint back, custom loss included.
+    again = run_job(prepare_job(compose_config([*file_overrides(path, "dataset.categorical=auto"),
+                                                *FAST, "trainer.epochs=3",
+                                                f"paths.root={tmp_path}"])))
+    assert again.encoder.resumed_from_epochs_ == 2
+    assert isinstance(again.encoder.autoencoder_.loss, MixedReconstructionLoss)

@@ -124,6 +124,8 @@ def run_job(job: PreparedJob, on_epoch: EpochHook | None = None) -> JobResult:
     encoded = pipelines[ENCODED]
     scale, autoencoder = encoded[:1], encoded.named_steps[ENCODE_STEP]
     X_train = scale.fit_transform(s.X_train)
+    if job.dataset.tabular:  # cross-entropy on the one-hot blocks the fit produced
+        autoencoder.set_params(categorical_blocks=tuple(block_sizes(scale[0])[1]))
     X_val = None if s.X_val is None else scale.transform(s.X_val)
     started = time.perf_counter()
     try:
