@@ -21,7 +21,12 @@ from aesweep.data import load_csv, load_dataset
 from aesweep.errors import ConfigError, DataError
 from aesweep.job import prepare_job
 from aesweep.pipelines import make_preprocessing
-from aesweep.tabular import block_sizes, make_preprocessor, reconstruction_parts
+from aesweep.tabular import (
+    block_sizes,
+    make_preprocessor,
+    reconstruction_parts,
+    softmax_blocks,
+)
 
 from helpers import compose_config, file_overrides, mixed_frame, write
 
@@ -112,7 +117,9 @@ def test_the_job_preprocessor_is_fit_on_its_training_split(tmp_path: Path) -> No
 
 def test_loss_parts_are_mse_and_per_block_cross_entropy() -> None:
     X = np.array([[1.0, 1, 0, 0, 1], [3.0, 0, 1, 1, 0]])
-    recon = np.array([[2.0, 0, 0, 0, 0], [3.0, 0, 0, 0, 0]])  # uniform blocks: log 2 each
+    recon = np.array([[2.0, 0, 0, 0, 0], [3.0, 0, 0, 0, 0]])
+    softmax_blocks(recon, 1, [2, 2])  # uniform blocks: log 2 each
+    assert recon[:, 1:].tolist() == [[0.5] * 4] * 2
     parts = reconstruction_parts(X, recon, 1, [2, 2])
     assert parts == pytest.approx({"mse_numeric": 0.5, "xent_categorical": np.log(2)})
 

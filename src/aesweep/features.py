@@ -291,10 +291,17 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
 
     def reconstruct(self, X: Any) -> np.ndarray:
         """Pass ``X`` (n_samples, n_features) through the whole autoencoder: the
-        reconstruction, (n_samples, n_features) in ``X``'s float dtype."""
+        reconstruction, (n_samples, n_features) in ``X``'s float dtype; with
+        ``categorical_blocks``, each block as probabilities."""
         check_is_fitted(self, "autoencoder_")
         X = validate_data(self, X, reset=False, dtype=_FLOATS)
-        return _predict(self.autoencoder_, X)
+        out = _predict(self.autoencoder_, X)
+        if self.categorical_blocks:  # one-hot blocks: the logits' probabilities
+            from aesweep.tabular import softmax_blocks
+
+            softmax_blocks(out, self.n_features_in_ - sum(self.categorical_blocks),
+                           self.categorical_blocks)
+        return out
 
     def reconstruction_error(self, X: Any) -> float:
         """Mean squared reconstruction error over all cells of ``X``."""

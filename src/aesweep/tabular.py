@@ -9,6 +9,7 @@ The codes are labels only; which of them become one-hot columns is learned by
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,10 +141,21 @@ def block_sizes(preprocessor: ColumnTransformer) -> tuple[int, list[int]]:
     return n_numeric, [len(levels) for levels in onehot.categories_]
 
 
+def softmax_blocks(out: np.ndarray, n_numeric: int, blocks: Sequence[int]) -> None:
+    """Replace each one-hot block's logits in ``out`` (n_rows, n_numeric + sum(blocks))
+    by their softmax, in place."""
+    start = n_numeric
+    for width in blocks:
+        logits = out[:, start:start + width]
+        exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+        out[:, start:start + width] = exp / exp.sum(axis=1, keepdims=True)
+        start += width
+
+
 def reconstruction_parts(X: np.ndarray, reconstruction: np.ndarray, n_numeric: int,
                          blocks: list[int]) -> dict[str, float]:
     """MSE over the numeric columns and the mean cross-entropy of each categorical block
-    (softmax of its reconstruction against its one-hot truth), averaged over blocks.
+    (its reconstructed probabilities against its one-hot truth), averaged over blocks.
     ``X``, ``reconstruction``: (n_rows, n_numeric + sum(blocks))."""
     parts: dict[str, float] = {}
     if n_numeric:
@@ -152,12 +164,10 @@ def reconstruction_parts(X: np.ndarray, reconstruction: np.ndarray, n_numeric: i
     if blocks:
         start, losses = n_numeric, []
         for width in blocks:
-            logits = reconstruction[:, start:start + width].astype(np.float64)
+            p = reconstruction[:, start:start + width].astype(np.float64)
             truth = X[:, start:start + width]
-            shifted = logits - logits.max(axis=1, keepdims=True)
-            log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
             # A row whose category was unseen in fit has an all-zero block: no loss term.
-            losses.append(float(np.mean(-(truth * log_p).sum(axis=1))))
+            losses.append(float(np.mean(-(truth * np.log(np.clip(p, 1e-12, 1))).sum(axis=1))))
             start += width
         parts["xent_categorical"] = float(np.mean(losses))
     return parts
