@@ -280,6 +280,8 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         # Not inputs of the result: how long, how chatty, where, and how it is compiled.
         for name in ("epochs", "verbose", "jit_compile", "checkpoint_dir", "checkpoint_epochs"):
             params.pop(name)
+        if not params["categorical_blocks"]:  # keys of checkpoints saved before it existed
+            params.pop("categorical_blocks")
         return joblib.hash([params, X, X_val])
 
     def transform(self, X: Any) -> np.ndarray:
