@@ -149,3 +149,20 @@ def test_a_mixed_table_trains_on_the_mixed_loss(tmp_path: Path) -> None:
                                                 f"paths.root={tmp_path}"])))
     assert again.encoder.resumed_from_epochs_ == 2
     assert isinstance(again.encoder.autoencoder_.loss, MixedReconstructionLoss)
+
+
+def test_the_controls_run_on_the_one_hot_width(tmp_path: Path) -> None:
+    """PCA is capped by the transformed width (2 numbers + 3 + 2 levels = 7), not the
+    table's 4 columns; the untrained encoder's control runs on the same matrix."""
+    from aesweep.names import PCA_CAPPED_TAG
+
+    path = write(mixed_frame(), tmp_path)
+    job = prepare_job(compose_config([*file_overrides(path, "dataset.categorical=auto"),
+                                      *FAST, "architecture.bottleneck=6",
+                                      "evaluation.controls=[pca,random]",
+                                      "evaluation.cache_controls=false",
+                                      f"paths.root={tmp_path}"]))
+    result = run_job(job)
+    assert result.pipelines["pca"].named_steps["encode"].n_components == 6
+    assert PCA_CAPPED_TAG not in result.tags
+    assert {"pca_accuracy", "random_accuracy"} <= set(result.metrics)

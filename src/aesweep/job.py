@@ -117,7 +117,10 @@ def run_job(job: PreparedJob, on_epoch: EpochHook | None = None) -> JobResult:
     them) and on the test rows. ``on_epoch`` follows the training epoch by epoch (see
     :data:`aesweep.progress.EpochHook`)."""
     s, cfg = job.splits, job.cfg
-    pipelines = build_pipelines(cfg, job.estimator, *s.X_train.shape, dataset=job.dataset)
+    n_train, n_features = s.X_train.shape
+    if job.dataset.tabular:  # PCA's cap: the one-hot width the training rows give
+        n_features = make_preprocessing(cfg, job.dataset).fit_transform(s.X_train).shape[1]
+    pipelines = build_pipelines(cfg, job.estimator, n_train, n_features, dataset=job.dataset)
 
     # Fit the encoded pipeline step by step, so the autoencoder can report a validation
     # loss on rows scaled with the training statistics. Only training rows fit anything.
