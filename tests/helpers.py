@@ -15,6 +15,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 from omegaconf import DictConfig
 
 from aesweep import config
@@ -95,3 +97,35 @@ def describe(result: subprocess.CompletedProcess[str]) -> str:
     """Exit code and the tail of both streams, for assertion messages."""
     return (f"exit code {result.returncode}\n--- stdout (tail)\n{result.stdout[-3000:]}"
             f"\n--- stderr (tail)\n{result.stderr[-3000:]}")
+
+
+# --- mixed tables (issue 13): numbers, categories and gaps -------------------------------
+
+
+def mixed_frame(n: int = 120, seed: int = 0) -> pd.DataFrame:
+    """Numbers with gaps, a text column with gaps, a bool column and a binary target."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({
+        "age": rng.normal(40, 10, n).round(1),
+        "income": rng.normal(5e4, 1e4, n).round(0),
+        "color": rng.choice(["red", "green", "blue"], n).astype(object),
+        "member": rng.choice([True, False], n),
+        "label": rng.choice(["yes", "no"], n),
+    })
+    frame.loc[[3, 10, 50], "age"] = np.nan
+    frame.loc[[5, 60], "color"] = None
+    return frame
+
+
+def write(frame: pd.DataFrame, directory: Path, kind: str = "csv") -> Path:
+    path = directory / f"table.{kind}"
+    if kind == "csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_parquet(path, index=False)
+    return path
+
+
+def file_overrides(path: Path, *extra: str) -> list[str]:
+    kind = path.suffix.lstrip(".")
+    return [f"dataset={kind}", f"dataset.path={path}", "dataset.target=label", *extra]

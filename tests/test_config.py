@@ -32,7 +32,8 @@ def numeric_keys() -> list[str]:
     """Every int or float key of the composed config, for every dataset."""
     keys = set()
     for dataset in DATASETS:
-        extra = ["dataset.path=x.csv", "dataset.target=y"] if dataset == "csv" else []
+        extra = (["dataset.path=x.csv", "dataset.target=y"] if dataset in ("csv", "parquet")
+                 else [])
         tree = OmegaConf.to_container(compose_config([f"dataset={dataset}", *extra]),
                                       resolve=True)
         keys |= {key for key, value in flatten(tree).items()

@@ -272,7 +272,7 @@ def bad_csv(tmp_path: Path, kind: str) -> Path:
 
 
 @pytest.mark.parametrize(("kind", "names"), [
-    ("empty", []), ("header_only", []), ("text", ["b"]), ("nan", ["b"]), ("inf", ["c"]),
+    ("empty", []), ("header_only", []), ("text", ["b"]), ("inf", ["c"]),
 ])
 def test_bad_csv_is_a_data_error_naming_the_file(tmp_path, kind, names):
     path = bad_csv(tmp_path, kind)
@@ -282,6 +282,12 @@ def test_bad_csv_is_a_data_error_naming_the_file(tmp_path, kind, names):
     assert str(path) in message and "\n" not in message
     for column in names:
         assert column in message
+
+
+def test_a_gap_in_a_feature_makes_a_mixed_table(tmp_path):
+    """Issue 13: gaps in features are imputed in the pipeline, on training rows only."""
+    data = load_csv(str(bad_csv(tmp_path, "nan")), "label")
+    assert data.tabular and np.isnan(data.X[4, 1]) and np.isnan(data.X).sum() == 1
 
 
 def test_missing_csv_and_missing_target_column(tmp_path):
@@ -420,8 +426,9 @@ def test_a_file_that_fits_in_memory_is_read(tmp_path, monkeypatch):
 
 def test_boolean_feature_columns_are_not_numeric(tmp_path):
     path = csv_text(tmp_path / "flags.csv", "a,flag,label\n1.5,true,0\n2.5,false,1\n")
-    assert data_error(path) == (f"dataset.path={path}: feature columns must be numeric; "
-                                f"not numeric: flag")
+    assert data_error(path) == (f"dataset.path={path}: feature columns must be numeric "
+                                f"unless listed in dataset.categorical (or "
+                                f"dataset.categorical=auto); not numeric: flag")
 
 
 def test_text_target_with_regression_is_a_data_error(tmp_path):

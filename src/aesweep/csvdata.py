@@ -1,4 +1,5 @@
-"""Reading a user's CSV for ``dataset=csv``: every check on the file and its table, by class.
+"""Reading a user's CSV (``dataset=csv``) or Parquet file (``dataset=parquet``): every
+check on the file and its table, by class.
 
 Each problem is one :class:`DataError` naming ``dataset.path=<path>`` (or
 ``dataset.target=<col>``) and what is allowed. Checks on the task (classification or
@@ -11,12 +12,13 @@ import logging
 import re
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import pandas as pd
 import psutil
 
 from aesweep.errors import DataError
+from aesweep.tabular import Features, categorical_columns, encode_features, read_parquet
 
 log = logging.getLogger("aesweep")
 
@@ -25,23 +27,29 @@ SEPARATORS = {";": "semicolon", "\t": "tab"}
 RAGGED = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 
 
-def read_table(path: str, target: str) -> tuple[np.ndarray, list[str], pd.Series]:
-    """The features of ``path`` as float64 ``X`` (n_rows, n_features), finite, with their
-    column names, and its ``target`` column, without gaps.
+def read_table(path: str, target: str, categorical: Any = None, max_categories: int = 50,
+               file_format: str = "csv") -> tuple[Features, pd.Series]:
+    """The features of ``path`` (see :class:`aesweep.tabular.Features`: float64, NaN for
+    gaps, category codes in the ``categorical`` columns) and its ``target`` column,
+    without gaps. ``file_format``: ``csv`` or ``parquet``.
 
     Raises:
         DataError: naming the file (or the target) for a bad path, header, shape, dtype or
             gap. Fully duplicated rows are legal: they get one warning on the ``aesweep`` log.
+        ConfigError: naming ``dataset.categorical`` or ``dataset.max_categories``.
     """
     file = Path(path).expanduser()
     where = f"dataset.path={path}"
-    _check_path(file, where)
-    # The raw header and the first row, as text: pandas' renaming of repeated (a -> a.1)
-    # and blank (-> Unnamed: 0) names must never reach the data.
-    names = _read(file, where, header=None, nrows=2, dtype=str, keep_default_na=False
-                  ).iloc[0].tolist()
-    _check_header(names, where)
-    frame = _read(file, where)
+    _check_path(file, where, file_format)
+    if file_format == "parquet":
+        frame = read_parquet(path, where)
+    else:
+        # The raw header and the first row, as text: pandas' renaming of repeated (a -> a.1)
+        # and blank (-> Unnamed: 0) names must never reach the data.
+        names = _read(file, where, header=None, nrows=2, dtype=str, keep_default_na=False
+                      ).iloc[0].tolist()
+        _check_header(names, where)
+        frame = _read(file, where)
 
     # size and shape
     if frame.empty:
@@ -54,34 +62,24 @@ def read_table(path: str, target: str) -> tuple[np.ndarray, list[str], pd.Series
     if features.shape[1] == 0:
         raise DataError(where, f"no feature columns besides the target {target!r}")
 
-    # dtypes
-    non_numeric = [str(c) for c, dtype in features.dtypes.items()
-                   if not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)]
-    if non_numeric:
-        raise DataError(where, f"feature columns must be numeric; not numeric: "
-                               f"{', '.join(non_numeric[:10])}")
-
-    # gaps
-    X = features.to_numpy(dtype=np.float64)
-    bad = ~np.isfinite(X)
-    if bad.any():
-        columns = features.columns[bad.any(axis=0)]
-        raise DataError(where, f"NaN or infinite values in columns: "
-                               f"{', '.join(map(str, columns[:10]))}")
+    # dtypes and gaps
     if frame[target].isna().any():
         raise DataError(f"dataset.target={target}", f"missing values in the target of {path}")
+    table = encode_features(features, categorical_columns(features, categorical), where,
+                            max_categories)
 
     # duplicates: legal data, but a row and its copy can end up on both sides of a split
     repeats = int(frame.duplicated().sum())
     if repeats:
         log.warning("%s: %d of %d rows repeat an earlier row exactly; a row and its copy can "
                     "land in both the training and the test split", where, repeats, len(frame))
-    return X, [str(c) for c in features.columns], frame[target]
+    return table, frame[target]
 
 
-def _check_path(file: Path, where: str) -> None:
+def _check_path(file: Path, where: str, file_format: str = "csv") -> None:
     if file.is_dir():
-        raise DataError(where, "is a directory, not a file; give the path of a CSV file")
+        kind = "a Parquet" if file_format == "parquet" else "a CSV"
+        raise DataError(where, f"is a directory, not a file; give the path of {kind} file")
     if not file.is_file():
         raise DataError(where, "file not found")
     size, available = file.stat().st_size, psutil.virtual_memory().available

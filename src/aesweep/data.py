@@ -9,7 +9,7 @@ import functools
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ GENERATORS = {
     "synthetic_classification": (skdatasets.make_classification, "classification"),
     "synthetic_regression": (skdatasets.make_regression, "regression"),
 }
+FILE_DATASETS = ("csv", "parquet")
 BUNDLED_LOADERS = {
     "digits": skdatasets.load_digits,
     "breast_cancer": skdatasets.load_breast_cancer,
@@ -49,6 +50,12 @@ class Dataset:
     y: np.ndarray
     feature_names: list[str]
     source: str  # where the rows came from, for MLflow's dataset input
+    # A mixed table (see aesweep.tabular): X holds category codes in these columns, and
+    # NaN for gaps; its pipelines start with a ColumnTransformer instead of a scaler.
+    categorical: list[int] = field(default_factory=list)
+    tabular: bool = False
+    categorical_fill: str = "most_frequent"
+    levels: dict[str, list[str]] = field(default_factory=dict)  # categories by code
 
 
 @dataclass
@@ -69,7 +76,7 @@ def load_dataset(cfg: DictConfig) -> Dataset:
     A multirun's jobs share one process: each distinct dataset is built once in it.
     """
     spec = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
-    if cfg.name == "csv":  # a file edited between jobs is read again
+    if cfg.name in FILE_DATASETS:  # a file edited between jobs is read again
         file = Path(str(cfg.path)).expanduser()
         spec["mtime"] = file.stat().st_mtime_ns if file.is_file() else None
     return _load_dataset(json.dumps(spec, sort_keys=True))
@@ -94,8 +101,10 @@ def _load_dataset(spec: str) -> Dataset:
         return _dataset(name, cfg.task, bunch.data, bunch.target,
                         feature_names=[str(f) for f in bunch.feature_names],
                         source=f"sklearn.datasets.load_{name}")
-    if name == "csv":
-        return load_csv(cfg.path, cfg.target, cfg.task)
+    if name in FILE_DATASETS:
+        return load_csv(cfg.path, cfg.target, cfg.task, categorical=cfg.categorical,
+                        max_categories=cfg.max_categories,
+                        categorical_fill=cfg.categorical_fill, file_format=name)
     raise ConfigError("dataset.name", f"unknown dataset {name!r}")
 
 
@@ -120,14 +129,19 @@ def _dataset(name: str, task: str, X: Any, y: Any, source: str,
                    source=source)
 
 
-def load_csv(path: str, target: str, task: str = "auto") -> Dataset:
-    """Read a CSV of numeric features and one target column, parsed as data only.
+def load_csv(path: str, target: str, task: str = "auto", categorical: Any = None,
+             max_categories: int = 50, categorical_fill: str = "most_frequent",
+             file_format: str = "csv") -> Dataset:
+    """Read a CSV (or Parquet file) of features and one target column, parsed as data only.
+
+    Without categorical columns and gaps, X is the numeric table as float32; otherwise a
+    mixed table (see :mod:`aesweep.tabular`) for the pipelines' ``ColumnTransformer``.
 
     Raises:
         DataError: naming the file (and column) for any problem :func:`read_table` finds
             with the file or its table, or a non-numeric target with ``task=regression``.
     """
-    X, feature_names, y_column = read_table(path, target)
+    table, y_column = read_table(path, target, categorical, max_categories, file_format)
     task = _infer_task(y_column) if task == "auto" else task
     if task == "classification":
         y = LabelEncoder().fit_transform(y_column.astype(str) if y_column.dtype == object
@@ -138,8 +152,13 @@ def load_csv(path: str, target: str, task: str = "auto") -> Dataset:
                             "regression needs a numeric target; set dataset.task=classification")
         y = y_column.to_numpy(dtype=np.float64)
     file = Path(path).expanduser()
-    return _dataset(file.stem, task, X, y, feature_names=feature_names,
-                    source=str(file.resolve()))
+    dataset = _dataset(file.stem, task, table.X, y, feature_names=table.names,
+                       source=str(file.resolve()))
+    dataset.categorical = table.categorical
+    dataset.tabular = bool(table.categorical) or bool(np.isnan(table.X).any())
+    dataset.categorical_fill = categorical_fill
+    dataset.levels = table.levels
+    return dataset
 
 
 def _infer_task(y: pd.Series) -> str:
@@ -153,7 +172,7 @@ def _infer_task(y: pd.Series) -> str:
 
 def check_target(dataset: Dataset, cfg: DictConfig) -> None:
     """Reject targets no model can learn from; ``cfg`` is the ``dataset`` group."""
-    source = (f"dataset.target={cfg.target} in {cfg.path}" if cfg.name == "csv"
+    source = (f"dataset.target={cfg.target} in {cfg.path}" if cfg.name in FILE_DATASETS
               else f"dataset={dataset.name}")
     if dataset.task == "classification" and len(np.unique(dataset.y)) < 2:
         raise DataError(source, "the target has a single class; classification needs >= 2")

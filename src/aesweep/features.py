@@ -127,6 +127,7 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         "random_state": Interval(int, 0, 2**32 - 1),
         "verbose": Interval(int, 0),
         "checkpoint_epochs": Interval(int, 1),
+        "categorical_blocks": Interval(int, 1),
     }
     _OPTIONS: ClassVar[dict[str, tuple[str, ...]]] = {
         "activation": ACTIVATIONS, "optimizer": OPTIMIZER_NAMES, "noise_kind": NOISE_KINDS}
@@ -136,7 +137,8 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         "checkpoint_dir": ((str, os.PathLike), "a str or os.PathLike")}
     # Sequences, and what a message calls their entries.
     _SEQUENCES: ClassVar[dict[str, str]] = {
-        "hidden_units": "widths", "checkpoint_epochs": "epoch counts"}
+        "hidden_units": "widths", "checkpoint_epochs": "epoch counts",
+        "categorical_blocks": "widths"}
     _NONE_ALLOWED: ClassVar[frozenset[str]] = frozenset(
         {"hidden_units", "random_state", "jit_compile", "checkpoint_dir", "noise_kind"})
 
@@ -159,6 +161,7 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         jit_compile: bool | None = None,
         checkpoint_dir: str | os.PathLike[str] | None = None,
         checkpoint_epochs: Sequence[int] = (),
+        categorical_blocks: Sequence[int] = (),
     ) -> None:
         self.bottleneck = bottleneck
         self.hidden_units = hidden_units
@@ -177,6 +180,7 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         self.jit_compile = jit_compile
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_epochs = checkpoint_epochs
+        self.categorical_blocks = categorical_blocks
 
     def fit(self, X: Any, y: Any = None, validation_data: Any = None,
             callbacks: Sequence[Any] = (), on_epoch: EpochHook | None = None,
@@ -216,7 +220,8 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
                 self.n_features_in_, self.bottleneck, self.hidden_units, self.activation,
                 self.batch_norm, self.dropout, self.l1)
             self.autoencoder_.compile(
-                optimizer=build_optimizer(self.optimizer, self.learning_rate), loss="mse")
+                optimizer=build_optimizer(self.optimizer, self.learning_rate),
+                loss=self._loss())
             history = {}
         self.encoder_ = crop_encoder(self.autoencoder_)
 
@@ -243,6 +248,19 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
                                      f"(learning_rate={self.learning_rate})") from None
         self._n_features_out = self.bottleneck
         return self
+
+    def _loss(self) -> Any:
+        """MSE; with ``categorical_blocks`` (one-hot widths at the end of X, see
+        :mod:`aesweep.tabular`), MSE on the rest and cross-entropy on each block."""
+        if not self.categorical_blocks:
+            return "mse"
+        from aesweep.mixedloss import MixedReconstructionLoss
+
+        n_numeric = self.n_features_in_ - sum(self.categorical_blocks)
+        if n_numeric < 0:
+            raise ValueError(f"categorical_blocks {list(self.categorical_blocks)} are wider "
+                             f"than the {self.n_features_in_} features")
+        return MixedReconstructionLoss(n_numeric, self.categorical_blocks)
 
     def find_invalid_param(self) -> tuple[str, str] | None:
         """The first parameter out of its type or range and what is allowed, e.g.
@@ -292,6 +310,8 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         for name, default in _NEWER_DEFAULTS.items():
             if params[name] == default:
                 params.pop(name)
+        if not params["categorical_blocks"]:  # keys of checkpoints saved before it existed
+            params.pop("categorical_blocks")
         return joblib.hash([params, X, X_val])
 
     def transform(self, X: Any) -> np.ndarray:
@@ -303,10 +323,17 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
 
     def reconstruct(self, X: Any) -> np.ndarray:
         """Pass ``X`` (n_samples, n_features) through the whole autoencoder: the
-        reconstruction, (n_samples, n_features) in ``X``'s float dtype."""
+        reconstruction, (n_samples, n_features) in ``X``'s float dtype; with
+        ``categorical_blocks``, each block as probabilities."""
         check_is_fitted(self, "autoencoder_")
         X = validate_data(self, X, reset=False, dtype=_FLOATS)
-        return predict(self.autoencoder_, X)
+        out = predict(self.autoencoder_, X)
+        if self.categorical_blocks:  # one-hot blocks: the logits' probabilities
+            from aesweep.tabular import softmax_blocks
+
+            softmax_blocks(out, self.n_features_in_ - sum(self.categorical_blocks),
+                           self.categorical_blocks)
+        return out
 
     def reconstruction_error(self, X: Any) -> float:
         """Mean squared reconstruction error over all cells of ``X``."""

@@ -16,6 +16,7 @@ import numpy as np
 from joblib import Memory
 from omegaconf import DictConfig
 from sklearn.base import BaseEstimator, clone
+from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 
 from aesweep.config import validate_config
@@ -49,8 +50,9 @@ from aesweep.names import (
     metric_key,
     val_metric_key,
 )
-from aesweep.pipelines import build_pipelines, check_autoencoder
+from aesweep.pipelines import build_pipelines, check_autoencoder, make_preprocessing
 from aesweep.progress import EpochHook
+from aesweep.tabular import block_sizes, reconstruction_parts
 
 
 @dataclass
@@ -90,19 +92,23 @@ def prepare_job(cfg: DictConfig) -> PreparedJob:
                                 cfg.preprocessing.target_scaler.value)
     metric = main_metric(cfg, dataset.task)
     splits = split_dataset(dataset, cfg.split)
-    try_downstream(estimator, splits)
+    try_downstream(estimator, splits, make_preprocessing(cfg, dataset))
     return PreparedJob(cfg, dataset, splits, estimator, metric)
 
 
-def try_downstream(estimator: BaseEstimator, splits: Splits, rows: int = 200) -> None:
+def try_downstream(estimator: BaseEstimator, splits: Splits, preprocessing: object = None,
+                   rows: int = 200) -> None:
     """Fit the downstream model once on a few training rows, so that parameters which
-    only clash at fit time (e.g. ``l1_ratio`` with the lbfgs solver) fail before training."""
+    only clash at fit time (e.g. ``l1_ratio`` with the lbfgs solver) fail before training.
+    A mixed table's ``preprocessing`` turns it into numbers first."""
     X, y = splits.X_train[:rows], splits.y_train[:rows]
     if len(np.unique(y)) < 2:
         return  # too few classes in the sample to tell: the real fit will say
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # convergence on a sample is not the point
+            if isinstance(preprocessing, ColumnTransformer):
+                X = clone(preprocessing).fit_transform(X)
             clone(estimator).fit(X, y)
     except (ValueError, TypeError) as exc:
         raise ConfigError("downstream.params", str(exc).splitlines()[0]) from None
@@ -114,13 +120,18 @@ def run_job(job: PreparedJob, on_epoch: EpochHook | None = None) -> JobResult:
     them) and on the test rows. ``on_epoch`` follows the training epoch by epoch (see
     :data:`aesweep.progress.EpochHook`)."""
     s, cfg = job.splits, job.cfg
-    pipelines = build_pipelines(cfg, job.estimator, *s.X_train.shape)
+    n_train, n_features = s.X_train.shape
+    if job.dataset.tabular:  # PCA's cap: the one-hot width the training rows give
+        n_features = make_preprocessing(cfg, job.dataset).fit_transform(s.X_train).shape[1]
+    pipelines = build_pipelines(cfg, job.estimator, n_train, n_features, dataset=job.dataset)
 
     # Fit the encoded pipeline step by step, so the autoencoder can report a validation
     # loss on rows scaled with the training statistics. Only training rows fit anything.
     encoded = pipelines[ENCODED]
     scale, autoencoder = encoded[:1], encoded.named_steps[ENCODE_STEP]
     X_train = scale.fit_transform(s.X_train)
+    if job.dataset.tabular:  # cross-entropy on the one-hot blocks the fit produced
+        autoencoder.set_params(categorical_blocks=tuple(block_sizes(scale[0])[1]))
     X_val = None if s.X_val is None else scale.transform(s.X_val)
     started = time.perf_counter()
     try:
@@ -133,9 +144,12 @@ def run_job(job: PreparedJob, on_epoch: EpochHook | None = None) -> JobResult:
     metrics: dict[str, float] = {TRAIN_SECONDS: train_seconds}
     if X_val is not None:
         metrics[RECON_MSE_VAL] = autoencoder.reconstruction_error(X_val)
-    metrics[RECON_MSE_TEST] = autoencoder.reconstruction_error(scale.transform(s.X_test))
+    X_test = scale.transform(s.X_test)
+    metrics[RECON_MSE_TEST] = autoencoder.reconstruction_error(X_test)
     if autoencoder.l1 > 0:  # sparse: how sparse the code came out
-        metrics.update(code_sparsity(autoencoder.transform(scale.transform(s.X_test))))
+        metrics.update(code_sparsity(autoencoder.transform(X_test)))
+    if job.dataset.tabular:
+        metrics |= recon_parts(scale[0], autoencoder, {"val": X_val, "test": X_test})
     predictions = {}
     # The controls do not depend on the encoder's training: a sweep fits each once.
     cache = cfg.paths.cache if cfg.evaluation.cache_controls else None
@@ -177,6 +191,21 @@ def code_sparsity(codes: np.ndarray) -> dict[str, float]:
     magnitudes = np.abs(codes)
     return {CODE_MEAN_ABS: float(magnitudes.mean()),
             CODE_NEAR_ZERO: float((magnitudes < NEAR_ZERO).mean())}
+
+
+def recon_parts(preprocessor: ColumnTransformer, autoencoder: AutoencoderFeatures,
+                sets: dict[str, np.ndarray | None]) -> dict[str, float]:
+    """A mixed table's reconstruction loss by part, e.g. ``recon_mse_numeric_test`` and
+    ``recon_xent_categorical_test``; ``sets`` holds preprocessed rows by split name."""
+    n_numeric, blocks = block_sizes(preprocessor)
+    metrics = {}
+    for split, X in sets.items():
+        if X is None:
+            continue
+        X = np.asarray(X, dtype=np.float32)
+        parts = reconstruction_parts(X, autoencoder.reconstruct(X), n_numeric, blocks)
+        metrics |= {f"recon_{part}_{split}": value for part, value in parts.items()}
+    return metrics
 
 
 def fit_and_score(pipeline: Pipeline, X_train: np.ndarray, y_train: np.ndarray,

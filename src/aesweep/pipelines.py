@@ -14,11 +14,12 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.decomposition import PCA
 from sklearn.pipeline import Pipeline
 
-from aesweep.data import make_scaler
+from aesweep.data import Dataset, make_scaler
 from aesweep.errors import ConfigError
 from aesweep.features import AutoencoderFeatures
 from aesweep.names import ENCODE_STEP, ENCODED, MODEL_STEP, RANDOM, RAW, SCALE_STEP
 from aesweep.names import PCA as PCA_SET
+from aesweep.tabular import make_preprocessor
 
 # The config key that sets each of AutoencoderFeatures' parameters.
 AUTOENCODER_KEYS = {
@@ -76,13 +77,24 @@ def pca_components(bottleneck: int, n_train: int, n_features: int) -> int:
     return min(bottleneck, n_train, n_features)
 
 
+def make_preprocessing(cfg: DictConfig, dataset: Dataset | None = None) -> Any:
+    """The first step of every pipeline: the ``preprocessing.scaler``, or for a mixed
+    table (categorical columns or gaps) a ``ColumnTransformer`` that imputes, scales the
+    numeric columns with it and one-hot encodes the categorical ones."""
+    scaler = make_scaler(cfg.preprocessing.scaler.value)
+    if dataset is None or not dataset.tabular:
+        return scaler
+    return make_preprocessor(scaler, dataset.X.shape[1], dataset.categorical,
+                             dataset.categorical_fill)
+
+
 def build_pipelines(cfg: DictConfig, estimator: BaseEstimator, n_train: int,
-                    n_features: int) -> dict[str, Pipeline]:
-    """Unfitted pipelines by feature set: ``raw``, ``encoded`` and the configured controls."""
-    scaler = cfg.preprocessing.scaler.value
+                    n_features: int, dataset: Dataset | None = None) -> dict[str, Pipeline]:
+    """Unfitted pipelines by feature set: ``raw``, ``encoded`` and the configured controls.
+    ``dataset`` decides the first step (see :func:`make_preprocessing`)."""
 
     def pipeline(*steps: tuple[str, object]) -> Pipeline:
-        return Pipeline([(SCALE_STEP, make_scaler(scaler)), *steps,
+        return Pipeline([(SCALE_STEP, make_preprocessing(cfg, dataset)), *steps,
                          (MODEL_STEP, clone(estimator))])
 
     autoencoder = autoencoder_from_config(cfg)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aesweep.mixedloss import MixedReconstructionLoss
 from aesweep.noise import corrupt, draw, noise_stream
 from aesweep.progress import EpochHook
 from aesweep.runtime import has_gpu, keras, tf
@@ -134,6 +135,10 @@ class Trainer:
         return total
 
     def _row_errors(self, x: tf.Tensor) -> tf.Tensor:
+        if isinstance(self.model.loss, MixedReconstructionLoss):
+            # The row's loss x its width: mse() divides by X.size, giving the mean loss.
+            width = tf.cast(tf.shape(x)[1], tf.float32)
+            return self.model.loss.call(x, self.model(x, training=False)) * width
         return tf.reduce_sum(tf.square(self.model(x, training=False) - x), axis=1)
 
     def _run(self, batches: np.ndarray, n_steps: int, rng: np.random.Generator | None,

@@ -105,6 +105,18 @@ class CsvDatasetConfig:
     path: str = MISSING
     target: str = MISSING
     task: Task = Task.auto
+    # Feature columns holding categories: a list of names, or "auto" (object, category and
+    # bool columns). Any typed Any: OmegaConf has no union of a list and a string.
+    categorical: Any = field(default_factory=list)
+    # More levels than this in a categorical column is an error, not a wide one-hot block.
+    max_categories: int = 50
+    # How a categorical gap is filled: "most_frequent", or "constant" (a level of its own).
+    categorical_fill: str = "most_frequent"
+
+
+@dataclass
+class ParquetDatasetConfig(CsvDatasetConfig):
+    name: str = "parquet"
 
 
 # --- the rest of the groups -----------------------------------------------------------------
@@ -266,6 +278,7 @@ def register_configs() -> None:
         "dataset_synthetic_regression": SyntheticRegressionConfig,
         "dataset_bundled": BundledDatasetConfig,
         "dataset_csv": CsvDatasetConfig,
+        "dataset_parquet": ParquetDatasetConfig,
         "architecture_dense": DenseArchitectureConfig,
         "optimizer": OptimizerConfig,
         "trainer": TrainerConfig,

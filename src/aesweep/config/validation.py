@@ -96,6 +96,13 @@ def _validate_dataset(ds: DictConfig) -> None:
                 "dataset.n_informative",
                 f"n_classes * n_clusters_per_class must be <= 2**n_informative, got "
                 f"{ds.n_classes} * {ds.n_clusters_per_class} > 2**{ds.n_informative}")
+    if name in ("csv", "parquet"):
+        # Not in RANGES: the generated and bundled datasets have no such keys.
+        if ds.max_categories < 1:
+            raise ConfigError("dataset.max_categories", f"must be >= 1, got {ds.max_categories}")
+        if ds.categorical_fill not in ("most_frequent", "constant"):
+            raise ConfigError("dataset.categorical_fill", f"must be most_frequent or constant, "
+                                                          f"got {ds.categorical_fill!r}")
     if name == "synthetic_regression" and ds.n_targets != 1:
         raise ConfigError("dataset.n_targets",
                           f"only single-target regression is supported, got {ds.n_targets}")

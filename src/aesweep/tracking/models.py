@@ -127,13 +127,24 @@ def log_encoder(job: PreparedJob, result: JobResult) -> None:
     with _quiet_log_model():
         mlflow.pyfunc.log_model(
             name=ENCODER_MODEL, python_model=RawFeaturesEncoder(fitted_transform(result)),
-            signature=signature(encoder.n_features_in_, encoder.bottleneck),
+            # A mixed table's encoder sees the one-hot width; the model takes the table.
+            signature=signature(job.dataset.X.shape[1], encoder.bottleneck),
             pip_requirements=list(installed(*REQUIREMENTS)),
             metadata={"input": f"raw features; applies preprocessing.scaler={scaler} fit "
                                f"on training rows, then the encoder",
                       "input_columns": list(job.dataset.feature_names),
                       "output": f"bottleneck features, float32 (n_rows, {encoder.bottleneck})",
-                      "needs": "the aesweep package importable where it is loaded"})
+                      "needs": "the aesweep package importable where it is loaded",
+                      **_categorical_metadata(job)})
+
+
+def _categorical_metadata(job: PreparedJob) -> dict[str, object]:
+    """A mixed table's model takes each categorical column as its category code (NaN for a
+    gap): the codes' categories, by column."""
+    if not job.dataset.tabular:
+        return {}
+    return {"categorical_levels": job.dataset.levels,
+            "missing_values": "NaN; imputed with the training rows' median or fill"}
 
 
 @contextmanager

@@ -184,7 +184,8 @@ def _log_dataset_and_encoder(run_id: str, job: PreparedJob, result: JobResult,
 
     s, name = job.splits, job.dataset.name
     # A CSV has a real location; generated and bundled sets are described by the params.
-    source = redactor.text(job.dataset.source) if job.cfg.dataset.name == "csv" else None
+    source = (redactor.text(job.dataset.source) if job.cfg.dataset.name in ("csv", "parquet")
+              else None)
     with mlflow.start_run(run_id=run_id):
         for context, (X, y) in {"training": (s.X_train, s.y_train),
                                 "validation": (s.X_val, s.y_val),
