@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
@@ -190,9 +191,15 @@ def _log_dataset_and_encoder(run_id: str, job: PreparedJob, result: JobResult,
         for context, (X, y) in {"training": (s.X_train, s.y_train),
                                 "validation": (s.X_val, s.y_val),
                                 "test": (s.X_test, s.y_test)}.items():
-            if X is not None:
+            if X is None:
+                continue
+            with warnings.catch_warnings():
+                # MLflow registers its local-file source class twice, then warns that a
+                # path "can be interpreted in multiple ways": both are the same class.
+                warnings.filterwarnings("ignore", "The specified dataset source can be "
+                                        "interpreted in multiple ways", UserWarning)
                 dataset = mlflow.data.from_numpy(X, targets=y, name=name, source=source)
-                mlflow.log_input(dataset, context=context)
+            mlflow.log_input(dataset, context=context)
         if job.cfg.tracking.log_model:
             _log_encoder(job, result)
 
