@@ -37,6 +37,8 @@ def runs_in(root: Path) -> list:
     return [] if experiment is None else client.search_runs([experiment.experiment_id])
 
 
+# No UserWarning: a file's dataset source once made MLflow warn on every job.
+@pytest.mark.filterwarnings("error::UserWarning")
 @pytest.mark.parametrize("kind", ["csv", "parquet"])
 def test_a_mixed_table_logs_one_finished_run_with_the_loss_parts(tmp_path: Path,
                                                                 kind: str) -> None:
