@@ -107,6 +107,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import architectures
 import launchers
 import report_scale
 import search
@@ -148,6 +149,18 @@ PROFILES: dict[str, dict[str, Any]] = {
         # ~6 min on 2 cores: the stores ~1 min, then 3 x (30 + 25 s at 10k, 10 + 5 s at 1k).
         "report_scale": {"sizes": {"1000": {"bottlenecks": 10, "epochs": 10, "seeds": 10},
                                    "10000": {"bottlenecks": 50, "epochs": 20, "seeds": 10}}},
+        # ~12 min on 2 cores: 45 digits jobs, 36 mixed-table jobs, then the step times.
+        "architectures": {
+            "bottlenecks": [8, 16, 32], "seeds": [0, 1, 2], "epochs": 20, "mixed_rows": 4000,
+            "timeout_s": 3600,
+            "steps": {"epochs": 4, "reps": 3, "shapes": {
+                "reference": {"rows": 7000, "features": 500, "bottleneck": 32,
+                              "architectures": ["dense", "denoising", "sparse",
+                                                "variational"]},
+                "digits": {"rows": 1797, "features": 64, "bottleneck": 16,
+                           "overrides": ["dataset=digits"],
+                           "architectures": ["dense", "denoising", "sparse", "variational",
+                                             "conv"]}}}},
     },
     "quick": {
         "reps": 1,
@@ -169,10 +182,18 @@ PROFILES: dict[str, dict[str, Any]] = {
                    "keras_tuner": {"min_epochs": 1, "seed": 0}, "quiet_patience_s": 10},
         "report_scale": {"sizes": {"100": {"bottlenecks": 5, "epochs": 4, "seeds": 5},
                                    "1000": {"bottlenecks": 10, "epochs": 10, "seeds": 10}}},
+        "architectures": {
+            "bottlenecks": [4, 8], "seeds": [0, 1], "epochs": 2, "mixed_rows": 400,
+            "timeout_s": 900,
+            "steps": {"epochs": 3, "reps": 1, "shapes": {
+                "digits": {"rows": 1797, "features": 64, "bottleneck": 16,
+                           "overrides": ["dataset=digits"],
+                           "architectures": ["dense", "denoising", "sparse", "variational",
+                                             "conv"]}}}},
     },
 }
 SECTIONS = ("per_step", "explore", "growth", "seed", "sweep", "launchers", "search",
-            "server_throughput", "report_scale", "ui")
+            "server_throughput", "report_scale", "ui", "architectures")
 
 
 def verdict(ok: bool) -> str:
@@ -253,6 +274,18 @@ def summary_rows(res: dict) -> list[tuple[str, str, str, str]]:
                      f"{lean['answer_s']:.1f} s / {lean['rss_mib']:.0f} MiB (stock mlflow ui: "
                      f"{stock['answer_s']:.1f} s / {stock['rss_mib']:.0f} MiB)",
                      f"<= {ui.GOAL_SECONDS:g} s / <= {ui.GOAL_MIB:g} MiB", verdict(u["ok"])))
+    if ar := res.get("architectures"):
+        for shape, figures in ar["steps"].items():
+            ratios = figures["ratio_to_dense"]
+            goal = [a for a in architectures.GOAL_ARCHITECTURES if a in ratios]
+            rows.append((f"architectures: step time vs dense at {shape} "
+                         f"({figures['features']} f)",
+                         ", ".join(f"{a} {ratios[a]:.2f}x" for a in ratios if a != "dense"),
+                         f"{', '.join(goal)} <= {architectures.GOAL_RATIO}",
+                         verdict(all(ratios[a] <= architectures.GOAL_RATIO for a in goal))))
+        for name, sweep in ar["sweeps"].items():
+            rows.append((f"architectures: {name} sweep", sweep["summary"], "(measured)",
+                         ""))
     if st := res.get("server_throughput"):
         cases = st["projection"]["cases"]
         rows.append(("7 tracking server: jobs logged by 32 clients",
@@ -371,7 +404,9 @@ def main() -> int:
             "server_throughput": lambda: sections.server_throughput(profile,
                                                                     tmp / "server_throughput"),
             "report_scale": lambda: report_scale.report_scale(profile, tmp / "report_scale"),
-            "ui": lambda: ui.ui(tmp / "ui")}
+            "ui": lambda: ui.ui(tmp / "ui"),
+            "architectures": lambda: architectures.architectures(profile,
+                                                                 tmp / "architectures")}
     try:
         for section in [s for s in SECTIONS if s in only]:
             clock, load = time.perf_counter(), os.getloadavg()
