@@ -38,12 +38,6 @@ def architecture_first(keyed: pd.DataFrame, extra: list[str]) -> list[str]:
                                   and (by[p].nunique(dropna=False) > 1).any())]
 
 
-def settings(report: Report) -> list[str]:
-    """The cells' columns that make a curve or a group of rows: the architecture and the
-    other varying params, without bottleneck and epochs."""
-    return list(report.extra)
-
-
 def best_cell(report: Report, part: pd.DataFrame) -> int:
     """The row (in ``report.cells``) of ``part``'s best cell, chosen as the report chose
     its best: on validation where the runs logged it, else on the test rows; the one with
@@ -56,7 +50,7 @@ def best_cell(report: Report, part: pd.DataFrame) -> int:
 
 
 def _groups(report: Report) -> list[tuple[tuple, pd.DataFrame]]:
-    by = settings(report)
+    by = report.extra
     if not by:
         return [((), report.cells)]
     return [(key if isinstance(key, tuple) else (key,), part)
@@ -103,7 +97,7 @@ def what_won_where(report: Report) -> pd.DataFrame:
         table[ARCHITECTURE] = cells[ARCHITECTURE_PARAM].astype(str)
     elif ARCHITECTURE_PARAM in report.runs:
         table[ARCHITECTURE] = str(report.runs[ARCHITECTURE_PARAM].mode().iloc[0])
-    for p in settings(report):
+    for p in report.extra:
         if p != ARCHITECTURE_PARAM:
             table[p] = cells[p].astype(str)
     table["bottleneck"] = cells.bottleneck.astype(str)
@@ -152,7 +146,7 @@ def architecture_verdict(report: Report) -> str:
         against = [_against(cell, control, title, d) for control, title in called.items()
                    if np.isfinite(cell[delta_key(control)])]
         epochs = f"{cell.epochs} epoch{'' if cell.epochs == 1 else 's'}"
-        others = [f"{p}={cell[p]}" for p in settings(report) if p != ARCHITECTURE_PARAM]
+        others = [f"{p}={cell[p]}" for p in report.extra if p != ARCHITECTURE_PARAM]
         where = ", ".join([f"bottleneck {cell.bottleneck}", epochs, *others])
         parts.append(f"{name} ({where}, encoded "
                      f"{plus_minus(cell[ENCODED], cell[f'{ENCODED}_ci'], d)}) "
