@@ -56,6 +56,18 @@ def test_the_view_shows_this_sweeps_jobs_with_the_swept_keys_as_columns() -> Non
     assert state["runsHiddenMode"] == "SHOW_ALL" and state["useGroupedValuesInCharts"] is False
 
 
+def test_a_sweep_over_architectures_is_grouped_by_architecture() -> None:
+    state = sweep_view("abc123", "accuracy", ["architecture", "architecture.bottleneck",
+                                              "trainer.epochs", "seed"], 24)
+    assert state["selectedColumns"][:4] == ["params.`architecture.bottleneck`",
+                                            "params.`trainer.epochs`",
+                                            "params.`architecture.name`", "params.`seed`"]
+    assert "params.`architecture`" not in state["selectedColumns"]  # a group, not a param
+    assert state["groupBy"]["groupByKeys"] == [{"mode": "param",
+                                                "groupByData": "architecture.name"}]
+    assert "architecture.name" in _cards(state)["aesweep-parallel"]["selectedParams"]
+
+
 def test_one_colour_per_epoch_count() -> None:
     colours = [epoch_color(e, [20, 5, 10]) for e in (5, 10, 20)]
     assert len(set(colours)) == 3 and all(c and c.startswith("#") for c in colours)

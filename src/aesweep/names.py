@@ -43,6 +43,10 @@ TRIAL_TAG, RUNG_TAG, PRUNED_TAG = "aesweep.trial", "aesweep.rung", "aesweep.prun
 
 # --- params --------------------------------------------------------------------------------
 BOTTLENECK_PARAM = "architecture.bottleneck"
+# The architecture config group (``architecture=dense,sparse`` sweeps it: a sweep's grid key)
+# and the param naming the member a job ran: every member's schema sets ``name``.
+ARCHITECTURE_GROUP = "architecture"
+ARCHITECTURE_PARAM = f"{ARCHITECTURE_GROUP}.name"
 EPOCHS_PARAM = "trainer.epochs"
 SEED_PARAM, DATASET_PARAM = "seed", "dataset.name"
 SEED_PARAMS = frozenset({SEED_PARAM, "split.random_state"})  # vary within a report cell

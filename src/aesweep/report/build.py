@@ -22,6 +22,7 @@ from scipy import stats
 
 from aesweep.config.validation import NOT_HASHED
 from aesweep.names import (
+    ARCHITECTURE_PARAM,
     BOTTLENECK_PARAM,
     CONTROLS,
     DATASET_PARAM,
@@ -48,6 +49,7 @@ from aesweep.names import (
     sign,
     val_metric_key,
 )
+from aesweep.report.architectures import architecture_first
 from aesweep.report.model import (
     QUANTITIES,
     SEARCH_TAGS,
@@ -207,9 +209,9 @@ def _cells(runs: pd.DataFrame, params: list[str]) -> tuple[pd.DataFrame, list[st
     do not split cells: a sweep that reuses an earlier sweep's runs pools them.)"""
     key = [p for p in params if p not in SEED_PARAMS
            and not any(p == k or p.startswith(f"{k}.") for k in NOT_HASHED)]
-    extra = [p for p in key if p not in (BOTTLENECK_PARAM, EPOCHS_PARAM)
-             and runs[p].nunique(dropna=False) > 1]
     keyed = runs.fillna({p: "" for p in key})
+    extra = architecture_first(keyed, [p for p in key if p not in (
+        BOTTLENECK_PARAM, EPOCHS_PARAM) and runs[p].nunique(dropna=False) > 1])
     cell = keyed.groupby(key, sort=False).ngroup().to_numpy()  # 0, 1, ...: first seen first
     first = np.unique(cell, return_index=True)[1]
     labels = keyed[[BOTTLENECK_PARAM, EPOCHS_PARAM, *extra]].iloc[first].reset_index(drop=True)
@@ -236,7 +238,9 @@ def _cells(runs: pd.DataFrame, params: list[str]) -> tuple[pd.DataFrame, list[st
     columns["pca_k"] = capped.reindex(seeds.index)
     cells = pd.DataFrame({name: np.asarray(values) for name, values in columns.items()})
     cells["pca_k"] = cells.pca_k.fillna(cells.bottleneck).astype(int)
-    return cells.sort_values(["bottleneck", "epochs", *extra], ignore_index=True), extra
+    first = extra[:1] if ARCHITECTURE_PARAM in extra else []  # by architecture, if it varies
+    order = [*first, "bottleneck", "epochs", *extra[len(first):]]
+    return cells.sort_values(order, ignore_index=True), extra
 
 
 def _selection(runs: pd.DataFrame, cells: pd.DataFrame, metric: str) -> tuple[int, str]:

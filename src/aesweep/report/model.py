@@ -32,6 +32,7 @@ QUANTITIES = (names.RECON_MSE_TEST, names.ENCODED, *names.CONTROLS,
               *(names.delta_key(control) for control in names.CONTROLS))
 # The runs' columns of a search's tags (hydra/sweeper=search); NaN for a grid's runs.
 SEARCH_TAGS = {"trial": names.TRIAL_TAG, "rung": names.RUNG_TAG, "pruned_at": names.PRUNED_TAG}
+ARCHITECTURE = "architecture"  # the tables' title of names.ARCHITECTURE_PARAM
 MINUS = "\u2212"  # typographic minus in printed numbers
 FILES = ("report.md", "report.csv", "metric_vs_bottleneck.png", "recon_mse_vs_bottleneck.png")
 
@@ -55,7 +56,9 @@ class Report:
     dataset: str
     overrides: str
     statuses: dict[str, int]  # every child run, by status
-    extra: list[str]  # params other than bottleneck and epochs that vary across cells
+    # Params other than bottleneck and epochs that vary across cells; when the architecture
+    # varies, it first, and not the keys that vary only with it (see report.architectures).
+    extra: list[str]
     runs: pd.DataFrame
     cells: pd.DataFrame
     best: int  # the chosen cell's row in ``cells``: best mean on ``selected_by``
@@ -86,6 +89,12 @@ class Report:
     def is_search(self) -> bool:
         """Whether the sweep was a search (its runs carry Optuna trial numbers)."""
         return bool(self.runs["trial"].notna().any())
+
+    @property
+    def by_architecture(self) -> bool:
+        """Whether the sweep varies the architecture: its cells, tables and figures are
+        then grouped by it (see :mod:`aesweep.report.architectures`)."""
+        return names.ARCHITECTURE_PARAM in self.extra
 
     @property
     def sign(self) -> int:

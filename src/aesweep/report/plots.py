@@ -1,7 +1,8 @@
 """The sweep report's two figures: main metric and reconstruction MSE vs bottleneck.
 
-Up to ``MAX_EPOCH_LINES`` epoch counts, one line per epoch count; past that, heatmaps over
-bottleneck x epochs beside the lines at the chosen epoch count (see :func:`metric_figure`).
+Up to ``MAX_EPOCH_LINES`` epoch counts, one line per epoch count (over architectures, one
+per architecture at its chosen epoch count); past that, heatmaps over bottleneck x epochs
+beside the lines at the chosen epoch count, a row per setting (see :func:`metric_figure`).
 """
 
 from __future__ import annotations
@@ -16,19 +17,17 @@ from matplotlib.colors import CenteredNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from aesweep.names import (
-    BOTTLENECK_PARAM,
-    ENCODED,
-    PCA,
-    RANDOM,
-    RAW,
-    RECON_MSE_TEST,
-    SEED_PARAM,
-    delta_key,
+from aesweep.names import ENCODED, PCA, RAW, RECON_MSE_TEST, delta_key
+from aesweep.report.curves import (
+    architecture_lines,
+    controls,
+    errorbar,
+    finish,
+    parts,
+    runs_frame,
 )
 from aesweep.report.model import CONTROL_NAMES, VAL_ENCODED, Report
-from aesweep.report.text import decimals, plus_minus
-from aesweep.stats import t_interval
+from aesweep.report.numbers import decimals
 
 # More epoch counts than this (in any setting of the extra params) and one line per count
 # is unreadable: the figures switch to heatmaps.
@@ -40,86 +39,30 @@ MAX_TICK_LABELS = 16  # per heatmap axis; every k-th value past that
 NOT_SIGNIFICANT = "not significant"  # the label of the hatching on the delta heatmap
 
 
-def _parts(frame: pd.DataFrame, by: list[str]) -> list[tuple[str, pd.DataFrame]]:
-    """``frame`` split by the ``by`` columns, each part with a label (one part if none)."""
-    if not by:
-        return [("", frame)]
-    return [(", ".join(f"{p}={v}" for p, v in zip(by, key, strict=True)), part)
-            for key, part in frame.groupby(by, sort=True)]
-
-
-def _over_seeds(runs: pd.DataFrame, column: str, by: list[str]) -> pd.DataFrame:
-    """Mean and t half-width (``ci``) of ``column`` over seeds, by ``by``. Controls do not
-    depend on epochs: a seed's runs are averaged first, so each seed counts once."""
-    per_seed = runs.groupby([*by, SEED_PARAM])[column].mean().dropna().reset_index()
-    rows = [(*np.atleast_1d(key)[:len(by)], *t_interval(part[column]))
-            for key, part in per_seed.groupby(by or (lambda _: 0))]
-    return pd.DataFrame(rows, columns=[*by, "mean", "ci"])
-
-
-def _errorbar(ax, x: pd.Series, mean: pd.Series, ci: pd.Series, shift: float, **style) -> None:
-    """Error bars, dodged by ``shift`` (in log2 units) so overlapping bars stay readable."""
-    ax.errorbar(np.asarray(x, dtype=float) * 2 ** shift, mean, yerr=ci.fillna(0), capsize=3,
-                markersize=5, **style)
-
-
-def _finish(ax, report: Report, ylabel: str, title: str) -> None:
-    ax.set_xscale("log", base=2)
-    ticks = sorted(report.cells.bottleneck.unique())
-    ax.set_xticks(ticks, labels=[str(t) for t in ticks])
-    ax.minorticks_off()
-    ax.set_xlabel("bottleneck size (log\u2082 scale)")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
-
-
 def _encoder_lines(ax, report: Report, column: str, what: str) -> None:
     """``column`` (mean ± CI) vs bottleneck, one line per epochs value (and extra params)."""
-    parts = _parts(report.cells, report.extra)
-    n_lines = sum(part.epochs.nunique() for _, part in parts)
+    settings = parts(report.cells, report.extra)
+    n_lines = sum(part.epochs.nunique() for _, part in settings)
     shifts = iter(np.linspace(-0.05, 0.05, n_lines) if n_lines > 1 else [0.0])
-    for g, (label, part) in enumerate(parts):
+    for g, (label, part) in enumerate(settings):
         for i, (epochs, line) in enumerate(part.groupby("epochs")):
-            _errorbar(ax, line.bottleneck, line[column], line[f"{column}_ci"], next(shifts),
+            errorbar(ax, line.bottleneck, line[column], line[f"{column}_ci"], next(shifts),
                       marker="oDvP^<>"[i % 7], color=f"C{g if report.extra else i}",
                       label=f"{what}{epochs} epochs{', ' + label if label else ''}")
-
-
-def _controls(ax, runs: pd.DataFrame, suffix: str, d: int, color: str | None) -> None:
-    """PCA and the untrained encoder (mean ± CI over seeds) vs bottleneck, dashed, and the
-    raw features as a band; all in ``color`` when given, else each in its own."""
-    for control, name, style, own, shift in (
-            (PCA, "PCA, k = bottleneck", "s--", "black", 0.02),
-            (RANDOM, "untrained encoder", "^:", "tab:brown", -0.02)):
-        line = _over_seeds(runs, control, ["bottleneck"])
-        if len(line):
-            _errorbar(ax, line.bottleneck, line["mean"], line.ci, shift, fmt=style,
-                      color=color or own, label=name + suffix)
-    raw = _over_seeds(runs, RAW, []).iloc[0]
-    hw = raw.ci if np.isfinite(raw.ci) else 0.0
-    ax.axhline(raw["mean"], color=color or "0.4", linewidth=1)
-    ax.axhspan(raw["mean"] - hw, raw["mean"] + hw, color=color or "0.4", alpha=0.15,
-               linewidth=0, label=f"raw features{suffix}: {plus_minus(raw['mean'], raw.ci, d)}")
-
-
-def _runs(report: Report) -> pd.DataFrame:
-    return report.runs.assign(bottleneck=pd.to_numeric(report.runs[BOTTLENECK_PARAM]))
 
 
 def _many_epochs(report: Report) -> bool:
     """Whether one line per epoch count would be too many (see ``MAX_EPOCH_LINES``)."""
     return any(part.epochs.nunique() > MAX_EPOCH_LINES
-               for _, part in _parts(report.cells, report.extra))
+               for _, part in parts(report.cells, report.extra))
 
 
 def _heatmap_rows(report: Report) -> tuple[list[tuple[str, pd.DataFrame]], int]:
     """The settings of the extra params drawn as heatmap rows, the best cell's first (at
     most ``MAX_HEATMAP_ROWS``), and how many settings there are."""
-    parts = _parts(report.cells, report.extra)
-    parts.sort(key=lambda item: report.best not in item[1].index)  # stable: others keep order
-    return parts[:MAX_HEATMAP_ROWS], len(parts)
+    rows = parts(report.cells, report.extra)
+    rows.sort(key=lambda item: report.best not in item[1].index)  # stable: others keep order
+    return rows[:MAX_HEATMAP_ROWS], len(rows)
 
 
 def _chosen_epochs(report: Report, part: pd.DataFrame) -> tuple[int, str]:
@@ -219,7 +162,7 @@ def _heatmap_figure(report: Report, column: str, what: str, ylabel: str,
     fig = Figure(figsize=(6.2 * panels, 4.8 * len(rows)), layout="constrained")
     axes = fig.subplots(len(rows), panels, squeeze=False)
     # NaN as "" in the extra params, as in the cells, so that each row finds its runs
-    runs = dict(_parts(_runs(report).fillna({p: "" for p in report.extra}), report.extra))
+    runs = dict(parts(runs_frame(report).fillna({p: "" for p in report.extra}), report.extra))
     d = decimals(report.cells[ENCODED])
     lower_better = column == RECON_MSE_TEST or report.sign < 0
     for (label, part), ax in zip(rows, axes, strict=True):
@@ -233,11 +176,11 @@ def _heatmap_figure(report: Report, column: str, what: str, ylabel: str,
             _delta_heatmap(fig, ax[1], report, part, prefix)
         epochs, chosen = _chosen_epochs(report, part)
         line = part[part.epochs == epochs]
-        _errorbar(ax[-1], line.bottleneck, line[column], line[f"{column}_ci"], 0.0,
+        errorbar(ax[-1], line.bottleneck, line[column], line[f"{column}_ci"], 0.0,
                   marker="o", color="C0", label=f"autoencoder, {epochs} epochs")
         if with_delta:
-            _controls(ax[-1], runs[label], "", d, None)
-        _finish(ax[-1], report, ylabel, f"{prefix}{what} at {epochs} epochs ({chosen}),\n"
+            controls(ax[-1], runs[label], "", d, None)
+        finish(ax[-1], report, ylabel, f"{prefix}{what} at {epochs} epochs ({chosen}),\n"
                                         "mean ± 95% CI over seeds")
         ticks = sorted(report.cells.bottleneck.unique())
         if len(ticks) > MAX_TICK_LABELS:
@@ -251,25 +194,42 @@ def _heatmap_figure(report: Report, column: str, what: str, ylabel: str,
     return fig
 
 
+def _architecture_figure(report: Report, column: str, what: str, ylabel: str,
+                         with_controls: bool) -> Figure:
+    """Over architectures (up to ``MAX_EPOCH_LINES`` epoch counts): one curve per
+    architecture at its epoch count chosen as the best cell is, and the controls."""
+    fig = Figure(figsize=(10.5, 5.2), layout="constrained")
+    ax = fig.add_subplot()
+    architecture_lines(ax, report, column, decimals(report.cells[column]), with_controls)
+    finish(ax, report, ylabel, f"{report.dataset}: {what} vs bottleneck by architecture, "
+           f"each at its epochs chosen on {report.selected_briefly}\n(mean ± 95% CI over seeds)")
+    return fig
+
+
 def metric_figure(report: Report) -> Figure:
     """The main metric vs bottleneck: one line per epochs value (mean ± 95% CI over seeds),
     dashed PCA and untrained-encoder lines, and a band (mean ± CI) for raw features.
 
     Past ``MAX_EPOCH_LINES`` epoch counts: a heatmap of the metric over bottleneck x epochs,
     one of the delta vs PCA (non-significant cells hatched), and the lines above at the
-    epoch count of the best cell (on validation); a row per setting of the extra params."""
+    epoch count of the best cell (on validation); a row per setting of the extra params.
+
+    Over architectures (and up to ``MAX_EPOCH_LINES`` epoch counts): one curve per
+    architecture at its chosen epoch count, its untrained encoder, PCA and raw features."""
     better = "lower" if report.sign < 0 else "higher"
     ylabel = f"test {report.metric} ({better} is better)"
     if _many_epochs(report):
         return _heatmap_figure(report, ENCODED, f"autoencoder {report.metric}", ylabel,
                                with_delta=True)
+    if report.by_architecture:
+        return _architecture_figure(report, ENCODED, report.metric, ylabel, with_controls=True)
     fig = Figure(figsize=(9.5, 5), layout="constrained")
     ax = fig.add_subplot()
     _encoder_lines(ax, report, ENCODED, "autoencoder, ")
     d = decimals(report.cells[ENCODED])
-    for g, (label, part) in enumerate(_parts(_runs(report), report.extra)):
-        _controls(ax, part, f", {label}" if label else "", d, f"C{g}" if report.extra else None)
-    _finish(ax, report, ylabel,
+    for g, (label, part) in enumerate(parts(runs_frame(report), report.extra)):
+        controls(ax, part, f", {label}" if label else "", d, f"C{g}" if report.extra else None)
+    finish(ax, report, ylabel,
             f"{report.dataset}: {report.metric} vs bottleneck (mean ± 95% CI over seeds)")
     return fig
 
@@ -281,10 +241,13 @@ def recon_figure(report: Report) -> Figure:
     if _many_epochs(report):
         return _heatmap_figure(report, RECON_MSE_TEST, "reconstruction MSE", ylabel,
                                with_delta=False)
+    if report.by_architecture:
+        return _architecture_figure(report, RECON_MSE_TEST, "autoencoder reconstruction "
+                                    "error", ylabel, with_controls=False)
     fig = Figure(figsize=(9.5, 5), layout="constrained")
     ax = fig.add_subplot()
     _encoder_lines(ax, report, RECON_MSE_TEST, "")
-    _finish(ax, report, ylabel,
+    finish(ax, report, ylabel,
             f"{report.dataset}: autoencoder reconstruction error vs bottleneck "
             "(mean ± 95% CI over seeds)")
     return fig

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 from aesweep.names import BOTTLENECK_PARAM, ENCODED, EPOCHS_PARAM, SWEEPER_PARAM
 from aesweep.report.model import VAL_ENCODED, Report
-from aesweep.report.text import decimals, plus_minus
+from aesweep.report.numbers import decimals, plus_minus
 
 HISTORY_FILE = "search_history.png"
 OBJECTIVES_PARAM = f"{SWEEPER_PARAM}.objectives"

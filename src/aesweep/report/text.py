@@ -2,41 +2,34 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 
-from aesweep.names import ENCODED, PAIRED_CONTROLS, PCA, RANDOM, RAW, RECON_MSE_TEST, delta_key
-from aesweep.report.model import CONTROL_NAMES, FILES, MINUS, VAL_ENCODED, Report
+from aesweep.names import (
+    ARCHITECTURE_PARAM,
+    ENCODED,
+    PAIRED_CONTROLS,
+    PCA,
+    RANDOM,
+    RAW,
+    RECON_MSE_TEST,
+    delta_key,
+)
+from aesweep.report.architectures import (
+    WON_WHERE_FOOTNOTE,
+    architecture_verdict,
+    format_what_won_where,
+    markdown,
+    what_won_where,
+)
+from aesweep.report.model import ARCHITECTURE, CONTROL_NAMES, FILES, VAL_ENCODED, Report
+from aesweep.report.numbers import decimals, delta_text, num, plus_minus
 
-
-def decimals(values: pd.Series) -> int:
-    """Decimals showing 3 significant digits of the largest value."""
-    top = np.nanmax(np.abs(values.to_numpy(dtype=float))) if len(values) else np.nan
-    return 3 if not np.isfinite(top) or top == 0 else max(0, min(6, 2 - math.floor(
-        math.log10(top))))
-
-
-def _num(x: float, d: int, signed: bool = False) -> str:
-    return "n/a" if not np.isfinite(x) else f"{x:{'+' if signed else ''}.{d}f}".replace("-", MINUS)
-
-
-def plus_minus(mean: float, hw: float, d: int, signed: bool = False) -> str:
-    return _num(mean, d, signed) + (f" ± {_num(hw, d)}" if np.isfinite(hw) else "")
+WON_WHERE_HEADING = "## What won where"
 
 
 def _better(report: Report) -> str:
     return "lower" if report.sign < 0 else "higher"
-
-
-def _delta(cell: pd.Series, control: str, d: int) -> str:
-    """Δ ± t half-width over seeds; for one seed, [the job's paired bootstrap CI]."""
-    q = delta_key(control)
-    if cell.seeds > 1 or not np.isfinite(cell[f"{q}_low"]):
-        return plus_minus(cell[q], cell[f"{q}_ci"], d, signed=True)
-    low, high = (_num(cell[f"{q}_{end}"], d, signed=True) for end in ("low", "high"))
-    return f"{_num(cell[q], d, signed=True)} [{low}, {high}]"
 
 
 def verdict(report: Report) -> str:
@@ -44,7 +37,10 @@ def verdict(report: Report) -> str:
     how it fares against each control on the test rows."""
     cells, d = report.cells, decimals(report.cells[ENCODED])
     best = cells.loc[report.best]
-    called = {RAW: "raw", PCA: f"PCA-{best.pca_k}", RANDOM: "an untrained encoder"}
+    arch = report.by_architecture  # name it, and compare with its own untrained encoder
+    untrained = f"an untrained {best[ARCHITECTURE_PARAM]} encoder" if arch else \
+        "an untrained encoder"
+    called = {RAW: "raw", PCA: f"PCA-{best.pca_k}", RANDOM: untrained}
     beats, fails = [], []
     for control, name in called.items():
         q = delta_key(control)
@@ -55,12 +51,13 @@ def verdict(report: Report) -> str:
         noise = "within noise" if known and low <= 0 <= high else ""
         if delta > 0:
             note = noise or ("" if known else "no interval")
-            beats.append(f"{_num(delta, d, True)} over {name}" + (f" ({note})" if note else ""))
+            beats.append(f"{num(delta, d, True)} over {name}" + (f" ({note})" if note else ""))
         else:
-            fails.append(f"{name} ({_delta(best, control, d)}{', ' + noise if noise else ''})")
-    where = ", ".join([f"bottleneck {best.bottleneck}",
+            fails.append(f"{name} ({delta_text(best, control, d)}{', ' + noise if noise else ''})")
+    where = ", ".join([*([str(best[ARCHITECTURE_PARAM])] if arch else []),
+                       f"bottleneck {best.bottleneck}",
                        f"{best.epochs} epoch{'' if best.epochs == 1 else 's'}",
-                       *(f"{p}={best[p]}" for p in report.extra)])
+                       *(f"{p}={best[p]}" for p in report.extra[arch:])])
     if np.isfinite(best[VAL_ENCODED]):
         where += f" ({plus_minus(best[VAL_ENCODED], best[f'{VAL_ENCODED}_ci'], d)})"
     text = (f"best on {report.selected_briefly}: {where}; on the test rows, encoded "
@@ -70,15 +67,18 @@ def verdict(report: Report) -> str:
     if fails:
         text += f"{',' if beats else ''} but it does not beat {' or '.join(fails)}"
     n = int(best.seeds)
-    return f"{text} ({n} seed{'s' if n > 1 else ''}; {report.metric}, " \
+    text = f"{text} ({n} seed{'s' if n > 1 else ''}; {report.metric}, " \
            f"{_better(report)} is better)"
+    return f"{text}. {architecture_verdict(report)}" if arch else text
 
 
 def _table(report: Report) -> pd.DataFrame:
     """The cells as display strings; ``*`` marks the chosen cell."""
     cells, d = report.cells, decimals(report.cells[ENCODED])
     dr = decimals(cells[RECON_MSE_TEST])
-    table = cells[["bottleneck", "epochs", *report.extra, "seeds"]].astype(str)
+    first = report.extra[:report.by_architecture]  # the architecture, when it varies
+    table = cells[[*first, "bottleneck", "epochs", *report.extra[len(first):], "seeds"]
+                  ].astype(str).rename(columns={ARCHITECTURE_PARAM: ARCHITECTURE})
     table.insert(0, "best", ["*" if i == report.best else "" for i in cells.index])
     table[RECON_MSE_TEST] = [plus_minus(m, h, dr) for m, h in zip(
         cells[RECON_MSE_TEST], cells[f"{RECON_MSE_TEST}_ci"], strict=True)]
@@ -91,9 +91,9 @@ def _table(report: Report) -> pd.DataFrame:
                             for m, h in zip(cells[q], cells[f"{q}_ci"], strict=True)]
     for control in PAIRED_CONTROLS:
         if cells[control].notna().any():
-            table[f"Δ vs {CONTROL_NAMES[control]}"] = [_delta(c, control, d)
+            table[f"Δ vs {CONTROL_NAMES[control]}"] = [delta_text(c, control, d)
                                                         for _, c in cells.iterrows()]
-    table["p vs raw"] = [f"{_num(p, 3)} ({t})" if np.isfinite(p) else "n/a"
+    table["p vs raw"] = [f"{num(p, 3)} ({t})" if np.isfinite(p) else "n/a"
                          for p, t in zip(cells.p_value, cells.p_test, strict=True)]
     return table
 
@@ -117,15 +117,16 @@ FOOTNOTES = ("Δ: encoded minus control, signed so that + means the encoder is b
 
 
 def format_table(report: Report) -> str:
-    """The header, the table and its footnotes, for the terminal."""
+    """The header, the table and its footnotes, for the terminal; over architectures, then
+    the table of what won where."""
     body = _table(report).to_string(index=False)
-    return "\n".join([*_header(report), "", body, "", *FOOTNOTES])
+    won = ["", "What won where:", what_won_where(report).to_string(index=False), "",
+           WON_WHERE_FOOTNOTE] if report.by_architecture else []
+    return "\n".join([*_header(report), "", body, "", *FOOTNOTES, *won])
 
 
 def _markdown_table(report: Report) -> list[str]:
-    table = _table(report)
-    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---:|" * len(table.columns)]
-    return lines + ["| " + " | ".join(row) + " |" for row in table.itertuples(index=False)]
+    return markdown(_table(report))
 
 
 def format_markdown(report: Report) -> str:
@@ -136,6 +137,8 @@ def format_markdown(report: Report) -> str:
         f"- overrides: `{report.overrides}`" if report.overrides else "", "",
         f"**Verdict:** {report.verdict}", "", *_markdown_table(report), "",
         *(f"- {n}" for n in FOOTNOTES), "",
+        *([WON_WHERE_HEADING, "", format_what_won_where(report), ""]
+          if report.by_architecture else []),
         f"![metric vs bottleneck]({FILES[2]})", "",
         f"![reconstruction MSE vs bottleneck]({FILES[3]})", ""])
 

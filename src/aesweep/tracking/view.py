@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 from mlflow.tracking import MlflowClient
 
 from aesweep.names import (
+    ARCHITECTURE_GROUP,
+    ARCHITECTURE_PARAM,
     BOTTLENECK_PARAM,
     ENCODED,
     EPOCHS_PARAM,
@@ -85,9 +87,13 @@ def _line(uuid: str, metric: str, runs: int) -> dict[str, object]:
 def sweep_view(parent_run_id: str, main_metric: str, swept_keys: Sequence[str],
                runs: int) -> dict[str, object]:
     """The view state of one sweep: its runs (the parent expanded over its children),
-    the swept keys and main metrics as columns, and the comparison charts."""
+    the swept keys and main metrics as columns, and the comparison charts; runs grouped by
+    epoch count, or by architecture (``architecture.name``) when the sweep varies it."""
     main, val_main = metric_key(ENCODED, main_metric), val_metric_key(ENCODED, main_metric)
-    params = [BOTTLENECK_PARAM, EPOCHS_PARAM, *[k for k in swept_keys
+    # ``architecture=dense,sparse`` sweeps the config group; its runs name it by the param.
+    by_architecture = bool({ARCHITECTURE_GROUP, ARCHITECTURE_PARAM} & set(swept_keys))
+    swept = [ARCHITECTURE_PARAM if k == ARCHITECTURE_GROUP else k for k in swept_keys]
+    params = [BOTTLENECK_PARAM, EPOCHS_PARAM, *[k for k in dict.fromkeys(swept)
                                                 if k not in (BOTTLENECK_PARAM, EPOCHS_PARAM)]]
     parallel_params = [p for p in dict.fromkeys([*params, SEED_PARAM])]
     metrics = [val_main, main, delta_key(PCA), RECON_MSE_TEST]
@@ -122,7 +128,8 @@ def sweep_view(parent_run_id: str, main_metric: str, swept_keys: Sequence[str],
         "isAccordionReordered": True,
         "viewMaximized": False, "runListHidden": False,
         "groupBy": {"aggregateFunction": "average",
-                    "groupByKeys": [{"mode": "param", "groupByData": EPOCHS_PARAM}]},
+                    "groupByKeys": [{"mode": "param", "groupByData": ARCHITECTURE_PARAM
+                                     if by_architecture else EPOCHS_PARAM}]},
         "groupsExpanded": {}, "useGroupedValuesInCharts": False,
         "hideEmptyCharts": True, "autoRefreshEnabled": True,
     }
