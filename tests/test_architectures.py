@@ -1,6 +1,7 @@
-"""The ``denoising`` and ``sparse`` architectures: dense stays bit-identical, the noise is
-a pure function of (seed, epoch, step) so resuming equals training afresh, features come
-from clean inputs, and the L1 penalty enters the training loss."""
+"""The ``denoising``, ``sparse`` and ``variational`` architectures: dense stays
+bit-identical, the noise (and a VAE's eps) is a pure function of (seed, epoch, step) so
+resuming equals training afresh, features come from clean inputs (a VAE's posterior
+means), and the L1 penalty (the KL term) enters the training loss."""
 
 from __future__ import annotations
 
@@ -15,12 +16,19 @@ from aesweep import AutoencoderFeatures
 from aesweep.config.validation import config_hash
 from aesweep.errors import ConfigError
 from aesweep.job import code_sparsity
-from aesweep.model import build_autoencoder
-from aesweep.names import CODE_MEAN_ABS, CODE_NEAR_ZERO, NEAR_ZERO
+from aesweep.model import build_autoencoder, crop_encoder
+from aesweep.names import (
+    CODE_MEAN_ABS,
+    CODE_NEAR_ZERO,
+    NEAR_ZERO,
+    TRAIN_KL_LOSS,
+    TRAIN_LOSS,
+    TRAIN_RECON_LOSS,
+)
 from aesweep.pipelines import autoencoder_from_config, check_autoencoder
-from aesweep.training import Trainer
+from aesweep.training import Checkpoints, Trainer
 
-from helpers import compose_config
+from helpers import TINY, compose_config
 
 pytestmark = pytest.mark.xdist_group("keras")
 
@@ -87,6 +95,8 @@ def test_zero_noise_is_dense(X) -> None:
     ({"noise_kind": "masking", "noise_level": 1.5}, "noise_level"),
     ({"noise_level": -0.1}, "noise_level"),
     ({"l1": -1.0}, "l1"),
+    ({"variational": True, "beta": -1.0}, "beta"),
+    ({"variational": 1}, "variational"),
 ])
 def test_bad_noise_and_l1_params_are_named(X, params, name) -> None:
     with pytest.raises(ValueError, match=f"'{name}' parameter"):
@@ -129,7 +139,7 @@ def test_code_sparsity() -> None:
 # --- the config group -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("arch", ["denoising", "sparse"])
+@pytest.mark.parametrize("arch", ["denoising", "sparse", "variational"])
 def test_members_share_the_dense_defaults(arch) -> None:
     dense = compose_config(["architecture.bottleneck=5"]).architecture
     other = compose_config([f"architecture={arch}", "architecture.bottleneck=5"]).architecture
@@ -144,6 +154,7 @@ def test_members_share_the_dense_defaults(arch) -> None:
     (["architecture=denoising", "architecture.noise.kind=masking",
       "architecture.noise.level=1.5"], "architecture.noise.level", "in [0, 1]"),
     (["architecture=sparse", "architecture.l1=-0.5"], "architecture.l1", ">= 0"),
+    (["architecture=variational", "architecture.beta=-1"], "architecture.beta", ">= 0"),
 ])
 def test_bad_values_name_the_config_key(overrides, key, message) -> None:
     cfg = compose_config(overrides)
@@ -154,13 +165,15 @@ def test_bad_values_name_the_config_key(overrides, key, message) -> None:
 
 def test_each_member_sets_the_estimator_and_the_hash() -> None:
     cfgs = {arch: compose_config([f"architecture={arch}"])
-            for arch in ("dense", "denoising", "sparse")}
+            for arch in ("dense", "denoising", "sparse", "variational")}
     params = {arch: autoencoder_from_config(cfg).get_params() for arch, cfg in cfgs.items()}
     assert (params["dense"]["noise_kind"], params["dense"]["l1"]) == (None, 0.0)
     assert (params["denoising"]["noise_kind"], params["denoising"]["noise_level"]) == (
         "gaussian", 0.1)
     assert params["sparse"]["l1"] == 0.001
-    assert len({config_hash(cfg) for cfg in cfgs.values()}) == 3
+    assert (params["variational"]["variational"], params["variational"]["beta"]) == (True, 1.0)
+    assert not any(params[arch]["variational"] for arch in ("dense", "denoising", "sparse"))
+    assert len({config_hash(cfg) for cfg in cfgs.values()}) == 4
 
 
 @pytest.mark.parametrize(("kind", "level"), NOISES)
@@ -184,3 +197,132 @@ def test_chunking_does_not_change_the_noise(X, kind, level) -> None:
         losses.append([trainer.epoch(e)["loss"] for e in range(2)])
     np.testing.assert_allclose(losses[0], losses[1], atol=1e-5)
     np.testing.assert_allclose(losses[0], losses[2], atol=1e-5)
+
+
+# --- variational ----------------------------------------------------------------------------
+
+
+def vae(**params) -> AutoencoderFeatures:
+    return small(variational=True, **params)
+
+
+def test_a_member_with_its_beta() -> None:
+    cfg = compose_config(["architecture=variational", "architecture.beta=0.25"])
+    assert (cfg.architecture.name, cfg.architecture.beta) == ("variational", 0.25)
+    params = autoencoder_from_config(cfg).get_params()
+    assert (params["variational"], params["beta"]) == (True, 0.25)
+
+
+def test_transform_gives_the_posterior_means(X) -> None:
+    ae = vae().fit(X)
+    features = ae.transform(X[:30])
+    np.testing.assert_array_equal(features, ae.transform(X[:30]))  # no sampling
+    model = ae.autoencoder_
+    means = keras.Model(model.input, model.get_layer("bottleneck").output)(X[:30])
+    np.testing.assert_allclose(features, np.asarray(means), atol=1e-6)
+    np.testing.assert_array_equal(ae.reconstruct(X[:30]), ae.reconstruct(X[:30]))
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.5, 1.0])
+def test_the_loss_is_recon_plus_beta_kl_per_epoch(X, beta) -> None:
+    history = vae(beta=beta).fit(X, validation_data=X[:50]).history_
+    assert {len(history[key]) for key in ("loss", "recon_loss", "kl_loss", "val_loss")} == {3}
+    expected = np.add(history["recon_loss"], beta * np.asarray(history["kl_loss"]))
+    np.testing.assert_allclose(history["loss"], expected, rtol=1e-6)
+    assert min(history["kl_loss"]) > 0
+
+
+def test_beta_changes_training(X) -> None:
+    free, weighed = vae(beta=0.0).fit(X), vae(beta=1.0).fit(X)
+    assert free.history_["loss"] != weighed.history_["loss"]
+    # Without the KL weight nothing pulls the posterior towards the prior.
+    assert free.history_["kl_loss"][-1] > weighed.history_["kl_loss"][-1]
+
+
+def test_variational_checkpoints_keep_the_dense_key(X) -> None:
+    key = small()._checkpoint_key(X, None)
+    assert key == small(variational=False, beta=1.0)._checkpoint_key(X, None)
+    assert key != vae()._checkpoint_key(X, None)
+    assert vae(beta=0.5)._checkpoint_key(X, None) != vae()._checkpoint_key(X, None)
+
+
+@pytest.mark.parametrize("noise", [{}, {"noise_kind": "swap", "noise_level": 0.2}])
+def test_a_resumed_variational_run_equals_a_fresh_one(X, tmp_path, noise) -> None:
+    fresh = vae(epochs=4, **noise).fit(X, validation_data=X[:50])
+    vae(epochs=2, checkpoint_dir=tmp_path, **noise).fit(X, validation_data=X[:50])
+    resumed = vae(epochs=4, checkpoint_dir=tmp_path, **noise).fit(X, validation_data=X[:50])
+    assert resumed.resumed_from_epochs_ == 2
+    for key in ("loss", "recon_loss", "kl_loss", "val_loss"):
+        np.testing.assert_allclose(resumed.history_[key], fresh.history_[key], atol=1e-5)
+    for a, b in zip(resumed.autoencoder_.get_weights(), fresh.autoencoder_.get_weights(),
+                    strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_a_variational_checkpoint_round_trip(X, tmp_path) -> None:
+    """Every weight is saved, the log-variance head's included, and the model loads."""
+    ae = vae().fit(X)
+    checkpoints = Checkpoints(tmp_path, "key")
+    checkpoints.save(ae.autoencoder_, 3, ae.history_)
+    loaded, history = checkpoints.load(3)
+    assert history == ae.history_
+    saved = {v.path: np.asarray(v) for v in ae.autoencoder_.weights}
+    assert any(path.startswith("z_log_var/") for path in saved)
+    assert {v.path for v in loaded.weights} == set(saved)
+    for variable in loaded.weights:
+        np.testing.assert_array_equal(np.asarray(variable), saved[variable.path])
+    np.testing.assert_array_equal(np.asarray(loaded(X[:20])),
+                                  np.asarray(ae.autoencoder_(X[:20])))
+    np.testing.assert_array_equal(np.asarray(crop_encoder(loaded)(X[:20])), ae.transform(X[:20]))
+
+
+def test_chunking_and_xla_do_not_change_the_eps(X) -> None:
+    """Each step draws its eps on the host in step order, whatever the steps per compiled
+    call or XLA."""
+    losses = []
+    for steps_per_call, jit in ((1, False), (4, False), (None, False), (None, True)):
+        keras.utils.set_random_seed(3)
+        model, _ = build_autoencoder(12, 4, hidden_units=[16, 8], variational=True)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+        trainer = Trainer(model, X, None, batch_size=32, seed=5, jit_compile=jit,
+                          steps_per_call=steps_per_call, beta=0.5)
+        losses.append([list(trainer.epoch(e).values()) for e in range(2)])
+    for other in losses[1:]:
+        np.testing.assert_allclose(other, losses[0], rtol=1e-4, atol=1e-5)
+
+
+def test_beta_is_for_variational_models_only(X) -> None:
+    dense, _ = build_autoencoder(12, 4, hidden_units=[8])
+    dense.compile(optimizer="adam", loss="mse")
+    with pytest.raises(ValueError, match="beta is for variational models"):
+        Trainer(dense, X, None, batch_size=32, seed=0, jit_compile=False, beta=1.0)
+
+
+def test_the_mixed_loss_is_the_reconstruction_term(X) -> None:
+    """compute_loss: the compiled loss, here MSE plus cross-entropy on a one-hot block."""
+    onehot = np.eye(3, dtype=np.float32)[np.arange(len(X)) % 3]
+    mixed = np.hstack([X[:, :9], onehot])
+    history = vae(categorical_blocks=(3,), beta=0.5).fit(mixed).history_
+    np.testing.assert_allclose(history["loss"], np.add(history["recon_loss"],
+                                                       0.5 * np.asarray(history["kl_loss"])),
+                               rtol=1e-6)
+
+
+def test_a_variational_job_logs_its_loss_terms_per_epoch(tmp_path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from aesweep.task import JobContext, run_task
+
+    cfg = compose_config([*TINY, f"paths.root={tmp_path}", "architecture=variational",
+                          "architecture.bottleneck=4", "trainer.epochs=2",
+                          "tracking.log_model=false", "evaluation.bootstrap_resamples=0",
+                          "evaluation.controls=[]"])
+    outcome = run_task(cfg, JobContext())
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    for name in (TRAIN_LOSS, TRAIN_RECON_LOSS, TRAIN_KL_LOSS):
+        points = client.get_metric_history(outcome.run_id, name)
+        assert sorted(point.step for point in points) == [1, 2], name
+    loss, recon, kl = ({p.step: p.value for p in client.get_metric_history(outcome.run_id, n)}
+                       for n in (TRAIN_LOSS, TRAIN_RECON_LOSS, TRAIN_KL_LOSS))
+    for epoch in (1, 2):
+        assert loss[epoch] == pytest.approx(recon[epoch] + kl[epoch], rel=1e-6)

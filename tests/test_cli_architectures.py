@@ -1,6 +1,6 @@
-"""End to end: ``-m architecture=dense,denoising,sparse`` is a normal multirun: three
-FINISHED job runs, each with its architecture's params, and the sparse one with the
-bottleneck's sparsity metrics."""
+"""End to end: ``-m architecture=dense,denoising,sparse,variational`` is a normal multirun:
+four FINISHED job runs, each with its architecture's params, the sparse one with the
+bottleneck's sparsity metrics and the variational one with its loss terms per epoch."""
 
 from __future__ import annotations
 
@@ -20,19 +20,22 @@ def test_a_sweep_over_architectures(tmp_path) -> None:
 
     result = run_cli(["-m", *store_args(tmp_path), *TINY, "tracking.log_model=false",
                       "trainer.epochs=2", "architecture.bottleneck=4",
-                      "architecture=dense,denoising,sparse"], cwd=tmp_path)
+                      "architecture=dense,denoising,sparse,variational"], cwd=tmp_path)
     assert result.returncode == 0, describe(result)
     client = MlflowClient(store_uri(tmp_path))
     experiment = client.get_experiment_by_name("aesweep")
     runs = client.search_runs([experiment.experiment_id])
     jobs = {run.data.params["architecture.name"]: run for run in runs
             if "architecture.name" in run.data.params}
-    assert set(jobs) == {"dense", "denoising", "sparse"}
+    assert set(jobs) == {"dense", "denoising", "sparse", "variational"}
     assert all(run.info.status == "FINISHED" for run in runs)
     assert jobs["denoising"].data.params["architecture.noise.kind"] == "gaussian"
     assert jobs["sparse"].data.params["architecture.l1"] == "0.001"
+    assert jobs["variational"].data.params["architecture.beta"] == "1.0"
     for name, run in jobs.items():
         assert run.data.params["architecture.bottleneck"] == "4"
         assert len(client.get_metric_history(run.info.run_id, "train_loss")) == 2
         assert ("code_near_zero_test" in run.data.metrics) == (name == "sparse")
+        kl = client.get_metric_history(run.info.run_id, "train_kl_loss")
+        assert len(kl) == (2 if name == "variational" else 0)
     assert 0 <= jobs["sparse"].data.metrics["code_near_zero_test"] <= 1

@@ -80,7 +80,8 @@ def outside(interval: Interval) -> list[object]:
 
 # Keys of one architecture only: the member that has them.
 MEMBER_OF = {"architecture.noise.level": ["architecture=denoising"],
-             "architecture.l1": ["architecture=sparse"]}
+             "architecture.l1": ["architecture=sparse"],
+             "architecture.beta": ["architecture=variational"]}
 
 
 @pytest.mark.parametrize(("key", "value"), [

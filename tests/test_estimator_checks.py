@@ -18,10 +18,13 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("keras")]
 
 @parametrize_with_checks([
     AutoencoderFeatures(bottleneck=2, hidden_units=[4], epochs=1, random_state=0),
-    # denoising (swap: the noise that depends on the other rows of a batch) and sparse
+    # denoising (swap: the noise that depends on the other rows of a batch), sparse and
+    # variational
     AutoencoderFeatures(bottleneck=2, hidden_units=[4], epochs=1, random_state=0,
                         noise_kind="swap", noise_level=0.2),
     AutoencoderFeatures(bottleneck=2, hidden_units=[4], epochs=1, random_state=0, l1=0.01),
+    AutoencoderFeatures(bottleneck=2, hidden_units=[4], epochs=1, random_state=0,
+                        variational=True, beta=0.5),
 ])
 def test_sklearn_compatible_estimator(estimator, check) -> None:
     check(estimator)

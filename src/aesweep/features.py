@@ -28,7 +28,8 @@ OPTIMIZER_NAMES = ("adam", "adamw", "sgd", "rmsprop")
 NOISE_KINDS = ("gaussian", "masking", "swap")
 # Parameters added after dense, left out of the checkpoint key at their defaults, so that
 # dense checkpoints saved before them still match.
-_NEWER_DEFAULTS = {"noise_kind": None, "noise_level": 0.0, "l1": 0.0}
+_NEWER_DEFAULTS = {"noise_kind": None, "noise_level": 0.0, "l1": 0.0, "variational": False,
+                   "beta": 1.0}
 
 # The dtypes transform returns as given; any other input comes back as the first.
 _FLOATS = (np.float64, np.float32)
@@ -72,6 +73,12 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     l1 : float >= 0, default=0.0
         Sparse: L1 activity penalty on the bottleneck, ``l1`` x mean over rows of
         sum |code|, added to the training loss.
+    variational : bool, default=False
+        A β-VAE (:mod:`aesweep.variational`): ``transform`` returns the posterior means;
+        training samples the code with eps from (random_state, epoch, step) and logs
+        ``history_["recon_loss"]`` and ``["kl_loss"]``.
+    beta : float >= 0, default=1.0
+        Variational: the loss is ``recon_loss + beta * kl_loss``, both per input cell.
     optimizer : {"adam", "adamw", "sgd", "rmsprop"}, default="adam"
     learning_rate : float, default=0.001
         Must be > 0. ``fit`` raises ``FloatingPointError`` when the training loss becomes
@@ -103,7 +110,8 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     autoencoder_ : keras.Model
         Input -> reconstruction, float32, ``(n, n_features_in_) -> (n, n_features_in_)``.
     history_ : dict of str to list of float
-        Per-epoch ``loss`` and, with ``validation_data``, ``val_loss``, from epoch 1.
+        Per-epoch ``loss`` and, with ``validation_data``, ``val_loss``, from epoch 1
+        (variational: also ``recon_loss`` and ``kl_loss``).
     resumed_from_epochs_ : int or None
         The checkpoint's epoch count that training resumed from, if any.
     jit_compile_ : bool
@@ -121,6 +129,7 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         "dropout": Interval(float, 0, 1, closed="left"),
         "noise_level": Interval(float, 0),
         "l1": Interval(float, 0),
+        "beta": Interval(float, 0),
         "learning_rate": Interval(float, 0, closed="neither"),
         "epochs": Interval(int, 0),
         "batch_size": Interval(int, 1),
@@ -133,7 +142,8 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         "activation": ACTIVATIONS, "optimizer": OPTIMIZER_NAMES, "noise_kind": NOISE_KINDS}
     # Other types: (the types, how a message names them).
     _TYPES: ClassVar[dict[str, tuple[tuple[type, ...], str]]] = {
-        "batch_norm": ((bool,), "a bool"), "jit_compile": ((bool,), "a bool"),
+        "batch_norm": ((bool,), "a bool"), "variational": ((bool,), "a bool"),
+        "jit_compile": ((bool,), "a bool"),
         "checkpoint_dir": ((str, os.PathLike), "a str or os.PathLike")}
     # Sequences, and what a message calls their entries.
     _SEQUENCES: ClassVar[dict[str, str]] = {
@@ -152,6 +162,8 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         noise_kind: str | None = None,
         noise_level: float = 0.0,
         l1: float = 0.0,
+        variational: bool = False,
+        beta: float = 1.0,
         optimizer: str = "adam",
         learning_rate: float = 0.001,
         epochs: int = 10,
@@ -171,6 +183,8 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         self.noise_kind = noise_kind
         self.noise_level = noise_level
         self.l1 = l1
+        self.variational = variational
+        self.beta = beta
         self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.epochs = epochs
@@ -218,7 +232,7 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
                 keras.utils.set_random_seed(self.random_state)
             self.autoencoder_, _ = build_autoencoder(
                 self.n_features_in_, self.bottleneck, self.hidden_units, self.activation,
-                self.batch_norm, self.dropout, self.l1)
+                self.batch_norm, self.dropout, self.l1, self.variational)
             self.autoencoder_.compile(
                 optimizer=build_optimizer(self.optimizer, self.learning_rate),
                 loss=self._loss())
@@ -242,7 +256,8 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
                                   history=history, jit_compile=self.jit_compile_,
                                   verbose=self.verbose, callbacks=callbacks,
                                   on_epoch_end=checkpoint, on_epoch=on_epoch,
-                                  noise=self._noise())
+                                  noise=self._noise(),
+                                  beta=float(plain(self.beta)) if self.variational else None)
         except FloatingPointError as error:  # training diverged
             raise FloatingPointError(f"{error}; lower the learning rate "
                                      f"(learning_rate={self.learning_rate})") from None

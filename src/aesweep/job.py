@@ -37,6 +37,7 @@ from aesweep.names import (
     CONTROLS,
     ENCODE_STEP,
     ENCODED,
+    EPOCH_METRICS,
     JIT_TAG,
     MODEL_STEP,
     NEAR_ZERO,
@@ -72,7 +73,8 @@ class PreparedJob:
 class JobResult:
     task: str
     main_metric: str
-    history: dict[str, list[float]]  # per-epoch "loss" and maybe "val_loss"
+    # Per-epoch "loss" and maybe "val_loss"; a VAE's "recon_loss" and "kl_loss" too.
+    history: dict[str, list[float]]
     metrics: dict[str, float]
     tags: dict[str, str]
     pipelines: dict[str, Pipeline] = field(repr=False)  # fitted, by feature set
@@ -180,7 +182,7 @@ def run_job(job: PreparedJob, on_epoch: EpochHook | None = None) -> JobResult:
         k = pipelines[PCA].named_steps[ENCODE_STEP].n_components
         if k < cfg.architecture.bottleneck:
             tags[PCA_CAPPED_TAG] = f"{cfg.architecture.bottleneck}->{k}"
-    history = {key: autoencoder.history_[key] for key in ("loss", "val_loss")
+    history = {key: autoencoder.history_[key] for key in EPOCH_METRICS
                if key in autoencoder.history_}
     return JobResult(job.task, job.metric, history, metrics, tags, pipelines)
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from aesweep.noise import RowL1
 from aesweep.runtime import keras
+from aesweep.variational import DECODER, variational_code
 
 layers = keras.layers
 
@@ -23,13 +24,17 @@ def build_autoencoder(
     batch_norm: bool = True,
     dropout: float = 0.0,
     l1: float = 0.0,
+    variational: bool = False,
 ) -> tuple[keras.Model, keras.Model]:
     """Return ``(autoencoder, encoder)``; the encoder shares the autoencoder's layers.
 
     Each hidden block is Dense -> BatchNorm -> activation (-> Dropout); the bottleneck
     and the reconstruction are linear. The decoder mirrors the encoder. ``l1`` > 0 adds
     an L1 activity penalty on the bottleneck (``sparse``): ``l1`` x mean over rows of
-    sum |code|, part of the training loss.
+    sum |code|, part of the training loss. ``variational``: a β-VAE (see
+    :mod:`aesweep.variational`): the bottleneck is the posterior mean, beside a
+    log-variance head, and the decoder is a nested model (``decoder``) that the training
+    step feeds with sampled codes.
     Shapes: ``(batch, n_features) -> (batch, bottleneck) -> (batch, n_features)``.
     """
     widths = hidden_widths(n_features, hidden_units)
@@ -49,11 +54,19 @@ def build_autoencoder(
         x = block(x, units, f"enc{i}")
     # No regularizer at all when l1 is 0: the dense graph stays as it was.
     penalty = RowL1(l1) if l1 > 0 else None
-    code = layers.Dense(bottleneck, activity_regularizer=penalty, name="bottleneck")(x)
-    x = code
-    for i, units in enumerate(reversed(widths)):
-        x = block(x, units, f"dec{i}")
-    outputs = layers.Dense(n_features, name="reconstruction")(x)
+
+    def decode(x: keras.KerasTensor) -> keras.KerasTensor:
+        for i, units in enumerate(reversed(widths)):
+            x = block(x, units, f"dec{i}")
+        return layers.Dense(n_features, name="reconstruction")(x)
+
+    if variational:
+        mean = variational_code(x, bottleneck, penalty)
+        code = keras.Input(shape=(bottleneck,), name="code")
+        outputs = keras.Model(code, decode(code), name=DECODER)(mean)
+    else:
+        outputs = decode(
+            layers.Dense(bottleneck, activity_regularizer=penalty, name="bottleneck")(x))
 
     autoencoder = keras.Model(inputs, outputs, name="autoencoder")
     return autoencoder, crop_encoder(autoencoder)

@@ -73,6 +73,11 @@ LOWER_IS_BETTER = frozenset({"mae", "rmse"})
 # Metrics the paired bootstrap can resample from hard predictions.
 PAIRED_METRICS = ("accuracy", "precision", "recall", "f1", "mae", "rmse", "r2")
 TRAIN_LOSS, VAL_LOSS = "train_loss", "val_loss"  # per epoch, step = epoch
+# The variational architecture's two terms of train_loss (= recon + beta x kl), per epoch.
+TRAIN_RECON_LOSS, TRAIN_KL_LOSS = "train_recon_loss", "train_kl_loss"
+# The training history's keys that a job logs per epoch, and their metric names.
+EPOCH_METRICS = {"loss": TRAIN_LOSS, "val_loss": VAL_LOSS, "recon_loss": TRAIN_RECON_LOSS,
+                 "kl_loss": TRAIN_KL_LOSS}
 RECON_MSE_VAL, RECON_MSE_TEST = "recon_mse_val", "recon_mse_test"
 TRAIN_SECONDS = "train_seconds"
 # The sparse architecture's bottleneck on the test rows: mean |activation|, and the fraction

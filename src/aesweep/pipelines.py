@@ -31,6 +31,7 @@ AUTOENCODER_KEYS = {
     "noise_kind": "architecture.noise.kind",
     "noise_level": "architecture.noise.level",
     "l1": "architecture.l1",
+    "beta": "architecture.beta",
     "optimizer": "optimizer.name",
     "learning_rate": "optimizer.learning_rate",
     "epochs": "trainer.epochs",
@@ -45,9 +46,11 @@ def autoencoder_from_config(cfg: DictConfig) -> AutoencoderFeatures:
 
     With ``trainer.reuse_checkpoints`` it checkpoints under ``paths.checkpoints``, at its
     own epoch count and at the sweep's other ones (``sweep.epochs``). A key the
-    architecture lacks (``architecture.l1`` of dense) leaves the estimator's default."""
+    architecture lacks (``architecture.l1`` of dense) leaves the estimator's default. The
+    members with a ``beta`` (``variational``) are variational."""
     params = {param: _plain(OmegaConf.select(cfg, key)) for param, key in AUTOENCODER_KEYS.items()
               if OmegaConf.select(cfg, key, default=_ABSENT) is not _ABSENT}
+    params["variational"] = "beta" in params
     if cfg.trainer.reuse_checkpoints:
         params |= {"checkpoint_dir": cfg.paths.checkpoints,
                    "checkpoint_epochs": tuple(cfg.sweep.epochs)}

@@ -27,6 +27,7 @@ from aesweep.mixedloss import MixedReconstructionLoss
 from aesweep.noise import corrupt, draw, noise_stream
 from aesweep.progress import EpochHook
 from aesweep.runtime import has_gpu, keras, tf
+from aesweep.variational import TERMS, VariationalLoss, eps_stream, is_variational
 
 History = dict[str, list[float]]
 # Input corruption while training (``denoising``): (kind, level), see ``noise.corrupt``.
@@ -43,6 +44,10 @@ EVAL_ROWS = 4096
 XLA_COMPILE_SECONDS = 4.0
 XLA_SAVES_PER_STEP = 1.7e-3
 XLA_SAVES_PER_FLOP = 1.1e-11
+
+
+# The host's streams of per-step draws, each a function of (seed, epoch).
+STREAMS = {"noise": noise_stream, "eps": eps_stream}
 
 
 def epoch_order(n_rows: int, seed: int, epoch: int) -> np.ndarray:
@@ -73,12 +78,21 @@ class Trainer:
     runs on its own. ``steps_per_call`` None: as many as fit in ``CHUNK_BYTES``.
     ``noise``: corrupt each training batch (targets stay clean) with the draws of the
     epoch's noise stream, a function of (seed, epoch), consumed in step order.
+    ``beta``: the KL weight of a variational model (and only of one), whose steps sample
+    their codes with the eps of the epoch's eps stream, in step order, likewise; its
+    epochs log ``recon_loss`` and ``kl_loss`` besides ``loss``.
     """
 
     def __init__(self, model: keras.Model, X: np.ndarray, X_val: np.ndarray | None, *,
                  batch_size: int, seed: int, jit_compile: bool,
-                 steps_per_call: int | None = None, noise: Noise | None = None) -> None:
+                 steps_per_call: int | None = None, noise: Noise | None = None,
+                 beta: float | None = None) -> None:
+        if (beta is not None) != is_variational(model):
+            raise ValueError("beta is for variational models and they need one: "
+                             f"beta={beta}, variational={is_variational(model)}")
         self.model, self.X, self.X_val, self.noise = model, X, X_val, noise
+        self.vae = None if beta is None else VariationalLoss(model, beta)
+        self.terms = TERMS if self.vae else ("loss",)
         self.batch_size, self.seed = batch_size, seed
         n_rows, n_features = X.shape
         self.full_batches, self.tail = divmod(n_rows, batch_size)
@@ -95,9 +109,17 @@ class Trainer:
         # explicit tf.while_loop, and converting Keras's call tree would only slow tracing.
         signature = [tf.TensorSpec((None, None, n_features), tf.float32),
                      tf.TensorSpec((), tf.int32)]
-        if noise is not None:  # the noise draws of each step, as the batches
-            signature.append(signature[0])
-            self.draws = np.empty_like(self.chunk)
+        # The host's draws of each step, by stream: the noise (shaped as the batches) and
+        # a VAE's eps (steps, batch, code). One buffer per stream, to fill each call.
+        draws, self.draws = {}, {}
+        if noise is not None:
+            draws["noise"], self.draws["noise"] = signature[0], np.empty_like(self.chunk)
+        if self.vae is not None:
+            width = self.vae.code_width
+            draws["eps"] = tf.TensorSpec((None, None, width), tf.float32)
+            self.draws["eps"] = np.empty((*self.chunk.shape[:2], width), np.float32)
+        if draws:
+            signature.append(draws)
         # partial: TensorFlow counts traces per code object, so one trace per model across
         # a multirun's jobs would read as "excessive retracing" and warn.
         self._steps = tf.function(partial(self._train_steps), input_signature=signature,
@@ -114,25 +136,32 @@ class Trainer:
         return self.full_batches + (self.tail > 0)
 
     def _train_steps(self, batches: tf.Tensor, n_steps: tf.Tensor,
-                     draws: tf.Tensor | None = None) -> tf.Tensor:
-        """Train on ``batches[:n_steps]`` (steps, batch, n_features); return the sum of
-        the batches' loss x rows. With noise, step ``i`` corrupts its inputs with
-        ``draws[i]``."""
-        model, noise = self.model, self.noise
+                     draws: dict[str, tf.Tensor] | None = None) -> tuple[tf.Tensor, ...]:
+        """Train on ``batches[:n_steps]`` (steps, batch, n_features); return the sums of
+        the batches' ``self.terms`` (the loss first) x rows. Step ``i`` corrupts its
+        inputs with ``draws["noise"][i]`` and samples a VAE's code with ``draws["eps"][i]``.
+        """
+        model, noise, vae, draws = self.model, self.noise, self.vae, draws or {}
 
-        def step(i: tf.Tensor, total: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        def step(i: tf.Tensor, totals: tuple[tf.Tensor, ...]
+                 ) -> tuple[tf.Tensor, tuple[tf.Tensor, ...]]:
             x = batches[i]
-            x_in = x if draws is None else corrupt(x, *noise, draws[i])
+            x_in = corrupt(x, *noise, draws["noise"][i]) if "noise" in draws else x
             with tf.GradientTape() as tape:
-                loss = model.compute_loss(x=x, y=x, y_pred=model(x_in, training=True),
-                                          training=True)
-            gradients = tape.gradient(loss, model.trainable_variables)
+                if vae is None:
+                    terms = (model.compute_loss(x=x, y=x, y_pred=model(x_in, training=True),
+                                                training=True),)
+                else:
+                    terms = vae(x, x_in, draws["eps"][i])
+            gradients = tape.gradient(terms[0], model.trainable_variables)
             model.optimizer.apply(gradients, model.trainable_variables)
-            return i + 1, total + loss * tf.cast(tf.shape(x)[0], loss.dtype)
+            rows = tf.cast(tf.shape(x)[0], tf.float32)
+            return i + 1, tuple(total + term * rows
+                                for total, term in zip(totals, terms, strict=True))
 
-        _, total = tf.while_loop(lambda i, _: i < n_steps, step,
-                                 (tf.constant(0), tf.constant(0.0)))
-        return total
+        zeros = tuple(tf.constant(0.0) for _ in self.terms)
+        _, totals = tf.while_loop(lambda i, _: i < n_steps, step, (tf.constant(0), zeros))
+        return totals
 
     def _row_errors(self, x: tf.Tensor) -> tf.Tensor:
         if isinstance(self.model.loss, MixedReconstructionLoss):
@@ -141,33 +170,42 @@ class Trainer:
             return self.model.loss.call(x, self.model(x, training=False)) * width
         return tf.reduce_sum(tf.square(self.model(x, training=False) - x), axis=1)
 
-    def _run(self, batches: np.ndarray, n_steps: int, rng: np.random.Generator | None,
-             tail: bool = False) -> float:
+    def _run(self, batches: np.ndarray, n_steps: int, streams: dict[str, np.random.Generator],
+             tail: bool = False) -> np.ndarray:
+        """Run ``n_steps`` of ``batches``; the sums of the terms x rows (float64)."""
         steps = self._tail_steps if tail else self._steps
-        args = [tf.constant(batches), tf.constant(n_steps, tf.int32)]
-        if rng is not None and self.noise is not None:
+        args: list = [tf.constant(batches), tf.constant(n_steps, tf.int32)]
+        draws = {}
+        for name, buffer in self.draws.items():
             # Draw for the steps run alone (the stream's order is the steps'), and pass
             # the whole buffer: one shape, compiled once.
-            draws = np.empty_like(batches) if tail else self.draws
-            draw(rng, self.noise[0], draws[:n_steps])
-            args.append(tf.constant(draws))
-        return float(steps(*args))
+            if tail:
+                buffer = np.empty((*batches.shape[:2], buffer.shape[2]), np.float32)
+            if name == "noise":
+                draw(streams[name], self.noise[0], buffer[:n_steps])
+            else:
+                streams[name].standard_normal(dtype=np.float32, out=buffer[:n_steps])
+            draws[name] = tf.constant(buffer)
+        if draws:
+            args.append(draws)
+        return np.array([float(total) for total in steps(*args)])
 
     def epoch(self, epoch: int) -> dict[str, float]:
         """Train one epoch; return its ``loss`` (the batches' losses weighted by rows, as
-        ``model.fit`` reports it) and, with validation rows, ``val_loss``."""
+        ``model.fit`` reports it; a VAE's ``recon_loss`` and ``kl_loss`` likewise) and,
+        with validation rows, ``val_loss``."""
         X, chunk, size = self.X, self.chunk, self.batch_size
         order = epoch_order(len(X), self.seed, epoch)
-        rng = noise_stream(self.seed, epoch) if self.noise is not None else None
-        total = 0.0
+        streams = {name: STREAMS[name](self.seed, epoch) for name in self.draws}
+        totals = np.zeros(len(self.terms))
         for first in range(0, self.full_batches, len(chunk)):
             n_steps = min(len(chunk), self.full_batches - first)
             rows = order[first * size:(first + n_steps) * size]
             np.take(X, rows, axis=0, out=chunk[:n_steps].reshape(-1, X.shape[1]), mode="clip")
-            total += self._run(chunk, n_steps, rng)
+            totals += self._run(chunk, n_steps, streams)
         if self.tail:
-            total += self._run(X[order[-self.tail:]][None], 1, rng, tail=True)
-        logs = {"loss": total / len(X)}
+            totals += self._run(X[order[-self.tail:]][None], 1, streams, tail=True)
+        logs = {term: float(total / len(X)) for term, total in zip(self.terms, totals, strict=True)}
         if self.X_val is not None and len(self.X_val):
             logs["val_loss"] = self.mse(self.X_val)
         return logs
@@ -190,7 +228,8 @@ def train(model: keras.Model, X: np.ndarray, X_val: np.ndarray | None, *, start:
           jit_compile: bool | None = None, verbose: int = 0,
           callbacks: Sequence[keras.callbacks.Callback] = (),
           on_epoch_end: Callable[[int, History], None] | None = None,
-          on_epoch: EpochHook | None = None, noise: Noise | None = None) -> History:
+          on_epoch: EpochHook | None = None, noise: Noise | None = None,
+          beta: float | None = None) -> History:
     """Train epochs ``start`` .. ``stop - 1`` and return the whole history (from epoch 0).
 
     ``X`` (n_rows, n_features) and ``X_val`` are float32. ``callbacks`` get their train and
@@ -199,7 +238,8 @@ def train(model: keras.Model, X: np.ndarray, X_val: np.ndarray | None, *, start:
     ``on_epoch(epoch, logs, seconds)`` (epoch from 1) gets first each epoch of ``history``
     (restored from a checkpoint) with ``seconds`` None, then each trained epoch with its
     wall time, checkpoint included.
-    ``noise``: corrupt the training inputs (see :class:`Trainer`).
+    ``noise``: corrupt the training inputs; ``beta``: a variational model's KL weight
+    (see :class:`Trainer`).
     Raises ``FloatingPointError`` as soon as an epoch's loss is NaN or infinite, before
     the callbacks or ``on_epoch_end`` see that epoch.
     """
@@ -212,7 +252,7 @@ def train(model: keras.Model, X: np.ndarray, X_val: np.ndarray | None, *, start:
         return history
     xla = use_xla(jit_compile, model, len(X), stop - start, batch_size)
     trainer = Trainer(model, X, X_val, batch_size=batch_size, seed=seed, jit_compile=xla,
-                      noise=noise)
+                      noise=noise, beta=beta)
     hooks = keras.callbacks.CallbackList(
         list(callbacks), add_progbar=verbose != 0, verbose=verbose, epochs=stop,
         steps=trainer.steps_per_epoch, model=model)

@@ -172,6 +172,15 @@ class SparseArchitectureConfig(DenseArchitectureConfig):
 
 
 @dataclass
+class VariationalArchitectureConfig(DenseArchitectureConfig):
+    """A β-VAE on dense's body: the features are the posterior means."""
+
+    name: str = "variational"
+    # The loss: reconstruction + beta x KL(q(z|x) || N(0, I)), both per input cell.
+    beta: float = 1.0
+
+
+@dataclass
 class OptimizerConfig:
     name: OptimizerName = OptimizerName.adam
     learning_rate: float = 0.001
@@ -289,7 +298,8 @@ def register_configs() -> None:
     for name, node in schemas.items():
         cs.store(name=f"schema_{name}", node=node)
     for name, node in {"denoising": DenoisingArchitectureConfig,
-                       "sparse": SparseArchitectureConfig}.items():
+                       "sparse": SparseArchitectureConfig,
+                       "variational": VariationalArchitectureConfig}.items():
         cs.store(name=f"schema_architecture_{name}", node=_over_dense(node))
 
 

@@ -20,16 +20,17 @@ from typing import Any
 
 from mlflow.entities import Metric
 
-from aesweep.names import TRAIN_LOSS, VAL_LOSS
+from aesweep.names import EPOCH_METRICS
 
 # What each key of the training logs is called in MLflow (step = epoch).
-KEYS = {"loss": TRAIN_LOSS, "val_loss": VAL_LOSS}
+KEYS = EPOCH_METRICS
 INTERVAL = 2.0  # seconds between sends at most: ~1.5% of a job's time at worst
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class LiveMetrics:
-    """Sends each epoch's ``train_loss`` and ``val_loss`` to run ``run_id`` with ``client``.
+    """Sends each epoch's ``train_loss`` and ``val_loss`` (and a VAE's
+    ``train_recon_loss`` and ``train_kl_loss``) to run ``run_id`` with ``client``.
 
     A trained epoch sends what is pending when ``interval`` seconds have passed since the
     last send (the first one at once); epochs restored from a checkpoint (``seconds``
