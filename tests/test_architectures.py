@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from aesweep import AutoencoderFeatures
+from aesweep.checkpoints import Checkpoints
 from aesweep.config.validation import config_hash
 from aesweep.errors import ConfigError
 from aesweep.job import code_sparsity
@@ -26,7 +27,7 @@ from aesweep.names import (
     TRAIN_RECON_LOSS,
 )
 from aesweep.pipelines import autoencoder_from_config, check_autoencoder
-from aesweep.training import Checkpoints, Trainer
+from aesweep.training import Trainer
 
 from helpers import TINY, compose_config
 

@@ -215,9 +215,10 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         if invalid := self.find_invalid_param():
             name, problem = invalid
             raise ValueError(f"The {name!r} parameter of {type(self).__name__} {problem}.")
+        from aesweep.checkpoints import Checkpoints
         from aesweep.model import build_autoencoder, build_optimizer, crop_encoder
         from aesweep.runtime import keras
-        from aesweep.training import Checkpoints, train, use_xla
+        from aesweep.training import train, use_xla
 
         X = validate_data(self, X, dtype=np.float32)
         X_val = None if validation_data is None else validate_data(

@@ -56,7 +56,7 @@ def train_hash(cfg: DictConfig) -> str:
 def fetch(store: Store, cfg: DictConfig, root: Path) -> tuple[str, int] | None:
     """Download the best checkpoint for this job under ``root`` (a checkpoint directory);
     return its run's id and epoch count."""
-    from aesweep.training import Checkpoints  # TensorFlow: only once a job trains
+    from aesweep.checkpoints import Checkpoints  # TensorFlow: only once a job trains
 
     epochs = int(cfg.trainer.epochs)
     runs = store.client.search_runs(
@@ -84,7 +84,7 @@ def fetch(store: Store, cfg: DictConfig, root: Path) -> tuple[str, int] | None:
 def publish(store: Store, run_id: str, root: Path, fetched: int | None = None) -> list[int]:
     """Upload the checkpoints under ``root`` (but the ``fetched`` one) as artifacts of
     ``run_id``; return their epoch counts, also set as a tag."""
-    from aesweep.training import Checkpoints
+    from aesweep.checkpoints import Checkpoints
 
     published: set[int] = set()
     for key_dir in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
