@@ -13,6 +13,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils import Tags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from aesweep.conv import image_shape_problem
 from aesweep.inference import predict
 from aesweep.ranges import Interval, entries_problem, plain
 
@@ -28,7 +29,8 @@ OPTIMIZER_NAMES = ("adam", "adamw", "sgd", "rmsprop")
 NOISE_KINDS = ("gaussian", "masking", "swap")
 # Parameters added after dense, left out of the checkpoint key at their defaults, so that
 # dense checkpoints saved before them still match.
-_NEWER_DEFAULTS = {"noise_kind": None, "noise_level": 0.0, "l1": 0.0}
+_NEWER_DEFAULTS = {"noise_kind": None, "noise_level": 0.0, "l1": 0.0,
+                   "image_shape": None, "filters": (16, 32)}
 
 # The dtypes transform returns as given; any other input comes back as the first.
 _FLOATS = (np.float64, np.float32)
@@ -37,7 +39,8 @@ _FLOATS = (np.float64, np.float32)
 class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Encode features with the cropped encoder of a trained autoencoder.
 
-    ``fit`` trains a dense autoencoder to reconstruct ``X`` (MSE loss); ``transform``
+    ``fit`` trains a dense (or, with ``image_shape``, a convolutional) autoencoder to
+    reconstruct ``X`` (MSE loss); ``transform``
     returns the bottleneck activations, shape ``(n_samples, bottleneck)``. Use it like any
     transformer, e.g.
     ``make_pipeline(StandardScaler(), AutoencoderFeatures(bottleneck=16), LogisticRegression())``.
@@ -61,6 +64,12 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         BatchNormalization after each hidden Dense layer.
     dropout : float in [0, 1), default=0.0
         Dropout rate after each hidden block.
+    image_shape : sequence of 3 int or None, default=None
+        Convolutional (``conv``): each row is an image, ``row.reshape(image_shape)`` of
+        (height, width, channels), each >= 1 or one -1 (inferred); the product must equal
+        n_features. None: dense. See :func:`aesweep.conv.build_conv_autoencoder`.
+    filters : sequence of int, default=(16, 32)
+        With ``image_shape``: the stride-2 Conv2D blocks, in place of ``hidden_units``.
     noise_kind : {"gaussian", "masking", "swap"} or None, default=None
         Denoising: corrupt the training inputs (the targets, the validation loss and
         ``transform`` stay clean). gaussian adds N(0, noise_level²); masking zeroes each
@@ -128,6 +137,7 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         "verbose": Interval(int, 0),
         "checkpoint_epochs": Interval(int, 1),
         "categorical_blocks": Interval(int, 1),
+        "filters": Interval(int, 1),
     }
     _OPTIONS: ClassVar[dict[str, tuple[str, ...]]] = {
         "activation": ACTIVATIONS, "optimizer": OPTIMIZER_NAMES, "noise_kind": NOISE_KINDS}
@@ -138,7 +148,7 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     # Sequences, and what a message calls their entries.
     _SEQUENCES: ClassVar[dict[str, str]] = {
         "hidden_units": "widths", "checkpoint_epochs": "epoch counts",
-        "categorical_blocks": "widths"}
+        "categorical_blocks": "widths", "filters": "filter counts"}
     _NONE_ALLOWED: ClassVar[frozenset[str]] = frozenset(
         {"hidden_units", "random_state", "jit_compile", "checkpoint_dir", "noise_kind"})
 
@@ -149,6 +159,8 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         activation: str = "leaky_relu",
         batch_norm: bool = True,
         dropout: float = 0.0,
+        image_shape: Sequence[int] | None = None,
+        filters: Sequence[int] = (16, 32),
         noise_kind: str | None = None,
         noise_level: float = 0.0,
         l1: float = 0.0,
@@ -168,6 +180,8 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         self.activation = activation
         self.batch_norm = batch_norm
         self.dropout = dropout
+        self.image_shape = image_shape
+        self.filters = filters
         self.noise_kind = noise_kind
         self.noise_level = noise_level
         self.l1 = l1
@@ -201,11 +215,14 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         if invalid := self.find_invalid_param():
             name, problem = invalid
             raise ValueError(f"The {name!r} parameter of {type(self).__name__} {problem}.")
+        from aesweep.conv import build_conv_autoencoder
         from aesweep.model import build_autoencoder, build_optimizer, crop_encoder
         from aesweep.runtime import keras
         from aesweep.training import Checkpoints, train, use_xla
 
         X = validate_data(self, X, dtype=np.float32)
+        if problem := image_shape_problem(self.image_shape, self.n_features_in_):
+            raise ValueError(f"The 'image_shape' parameter of {type(self).__name__} {problem}.")
         X_val = None if validation_data is None else validate_data(
             self, validation_data, reset=False, dtype=np.float32)
         checkpoints = None if self.checkpoint_dir is None else Checkpoints(
@@ -216,9 +233,14 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         else:
             if self.random_state is not None:
                 keras.utils.set_random_seed(self.random_state)
-            self.autoencoder_, _ = build_autoencoder(
-                self.n_features_in_, self.bottleneck, self.hidden_units, self.activation,
-                self.batch_norm, self.dropout, self.l1)
+            if self.image_shape is None:
+                self.autoencoder_, _ = build_autoencoder(
+                    self.n_features_in_, self.bottleneck, self.hidden_units, self.activation,
+                    self.batch_norm, self.dropout, self.l1)
+            else:
+                self.autoencoder_, _ = build_conv_autoencoder(
+                    self.n_features_in_, self.bottleneck, self.image_shape, self.filters,
+                    self.activation, self.batch_norm, self.dropout, self.l1)
             self.autoencoder_.compile(
                 optimizer=build_optimizer(self.optimizer, self.learning_rate),
                 loss=self._loss())
@@ -272,7 +294,8 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         level = plain(self.noise_level)
         if self.noise_kind in ("masking", "swap") and level > 1:
             return "noise_level", f"must be in [0, 1] for {self.noise_kind} noise, got {level}"
-        return None
+        problem = image_shape_problem(self.image_shape)
+        return None if problem is None else ("image_shape", problem)
 
     def _noise(self) -> tuple[str, float] | None:
         """(kind, level) of the training noise; None for none (or at level 0)."""
