@@ -27,8 +27,9 @@ from aesweep.names import (
     metric_key,
 )
 from aesweep.pipelines import autoencoder_from_config, check_autoencoder
+from aesweep.runtime import has_gpu
 from aesweep.task import JobContext, run_task
-from aesweep.training import Trainer
+from aesweep.training import Trainer, use_xla
 
 from helpers import TINY, compose_config
 
@@ -250,6 +251,18 @@ def test_a_resumed_conv_run_equals_a_fresh_one(X, tmp_path) -> None:
 def test_bad_conv_params_are_named(X, params, message) -> None:
     with pytest.raises(ValueError, match=message):
         small(**params).fit(X)
+
+
+def test_auto_keeps_conv_off_xla_on_a_cpu(X) -> None:
+    """XLA's CPU convolutions are slower (bench/conv_step.py); forced, it trains the same."""
+    if has_gpu():
+        pytest.skip("on a GPU, XLA is always on")
+    model, _ = build_conv_autoencoder(12, 4, (4, 3, 1))
+    assert not use_xla(None, model, rows=10_000, epochs=100, batch_size=16)
+    graph = small(**IMAGE).fit(X)
+    xla = small(**IMAGE, jit_compile=True).fit(X)
+    assert (graph.jit_compile_, xla.jit_compile_) == (False, True)
+    np.testing.assert_allclose(xla.history_["loss"], graph.history_["loss"], rtol=1e-4)
 
 
 def test_an_inferred_size_fills_the_row(X) -> None:

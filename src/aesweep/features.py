@@ -95,8 +95,8 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         1 prints a Keras progress bar per epoch.
     jit_compile : bool or None, default=None
         Compile the training steps with XLA. None: when the training ahead is long enough
-        to win back the compile time (always on a GPU). It changes results only by
-        floating-point round-off.
+        to win back the compile time (always on a GPU; never for conv on a CPU, where XLA
+        is slower). It changes results only by floating-point round-off.
     checkpoint_dir : str, os.PathLike or None, default=None
         Where to keep training checkpoints, keyed by a hash of every other parameter and
         the data. ``fit`` resumes from the checkpoint with the most epochs <= ``epochs``
