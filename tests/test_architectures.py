@@ -1,7 +1,8 @@
-"""The ``denoising``, ``sparse`` and ``variational`` architectures: dense stays
+"""The ``denoising``, ``sparse``, ``variational`` and ``conv`` architectures: dense stays
 bit-identical, the noise (and a VAE's eps) is a pure function of (seed, epoch, step) so
 resuming equals training afresh, features come from clean inputs (a VAE's posterior
-means), and the L1 penalty (the KL term) enters the training loss."""
+means), the L1 penalty (the KL term) enters the training loss, and conv reconstructs
+rows of dataset.image_shape, odd sizes included."""
 
 from __future__ import annotations
 
@@ -15,19 +16,25 @@ import pytest
 from aesweep import AutoencoderFeatures
 from aesweep.checkpoints import Checkpoints
 from aesweep.config.validation import config_hash
+from aesweep.conv import build_conv_autoencoder
 from aesweep.errors import ConfigError
-from aesweep.job import code_sparsity
+from aesweep.job import code_sparsity, prepare_job
 from aesweep.model import build_autoencoder, crop_encoder
 from aesweep.names import (
     CODE_MEAN_ABS,
     CODE_NEAR_ZERO,
+    ENCODED,
     NEAR_ZERO,
+    RECON_MSE_TEST,
     TRAIN_KL_LOSS,
     TRAIN_LOSS,
     TRAIN_RECON_LOSS,
+    metric_key,
 )
 from aesweep.pipelines import autoencoder_from_config, check_autoencoder
-from aesweep.training import Trainer
+from aesweep.runtime import has_gpu
+from aesweep.task import JobContext, run_task
+from aesweep.training import Trainer, use_xla
 
 from helpers import TINY, compose_config
 
@@ -129,6 +136,8 @@ def test_dense_checkpoints_keep_their_key(X) -> None:
     assert key == small(noise_kind=None, noise_level=0.0, l1=0.0)._checkpoint_key(X, None)
     assert key != small(l1=0.1)._checkpoint_key(X, None)
     assert key != small(noise_kind="swap", noise_level=0.1)._checkpoint_key(X, None)
+    assert key == small(image_shape=None, filters=(16, 32))._checkpoint_key(X, None)
+    assert key != small(image_shape=(4, 3, 1))._checkpoint_key(X, None)
 
 
 def test_code_sparsity() -> None:
@@ -140,7 +149,7 @@ def test_code_sparsity() -> None:
 # --- the config group -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("arch", ["denoising", "sparse", "variational"])
+@pytest.mark.parametrize("arch", ["denoising", "sparse", "variational", "conv"])
 def test_members_share_the_dense_defaults(arch) -> None:
     dense = compose_config(["architecture.bottleneck=5"]).architecture
     other = compose_config([f"architecture={arch}", "architecture.bottleneck=5"]).architecture
@@ -156,6 +165,7 @@ def test_members_share_the_dense_defaults(arch) -> None:
       "architecture.noise.level=1.5"], "architecture.noise.level", "in [0, 1]"),
     (["architecture=sparse", "architecture.l1=-0.5"], "architecture.l1", ">= 0"),
     (["architecture=variational", "architecture.beta=-1"], "architecture.beta", ">= 0"),
+    (["architecture=conv", "architecture.filters=[16,0]"], "architecture.filters", ">= 1"),
 ])
 def test_bad_values_name_the_config_key(overrides, key, message) -> None:
     cfg = compose_config(overrides)
@@ -327,3 +337,123 @@ def test_a_variational_job_logs_its_loss_terms_per_epoch(tmp_path) -> None:
                        for n in (TRAIN_LOSS, TRAIN_RECON_LOSS, TRAIN_KL_LOSS))
     for epoch in (1, 2):
         assert loss[epoch] == pytest.approx(recon[epoch] + kl[epoch], rel=1e-6)
+# --- conv -------------------------------------------------------------------------------------
+
+# X's 12 features as 4x3 one-channel images.
+IMAGE = {"image_shape": (4, 3, 1), "filters": [4, 8]}
+
+
+@pytest.mark.parametrize("image_shape", [(8, 8, 1), (7, 7, 1), (5, 3, 2)])
+def test_conv_reconstructs_the_input_shape(image_shape) -> None:
+    """Stride 2 rounds odd sizes up (7 -> 4 -> 2 -> 4 -> 8): the output is cropped back."""
+    n = int(np.prod(image_shape))
+    autoencoder, encoder = build_conv_autoencoder(n, 5, image_shape)
+    assert autoencoder.input_shape == autoencoder.output_shape == (None, n)
+    assert encoder.output_shape == (None, 5)
+    image = autoencoder.get_layer("image").output.shape
+    assert tuple(image[1:]) == image_shape
+    names = [layer.name for layer in autoencoder.layers]
+    assert ("crop" in names) == (image_shape != (8, 8, 1))
+    X = np.random.default_rng(0).standard_normal((3, n)).astype(np.float32)
+    assert autoencoder.predict(X, verbose=0).shape == (3, n)
+
+
+def test_conv_transforms_to_the_bottleneck(X) -> None:
+    ae = small(**IMAGE).fit(X, validation_data=X[:50])
+    assert ae.transform(X).shape == (len(X), 4)
+    assert ae.reconstruct(X[:7]).shape == (7, 12)
+    assert ae.autoencoder_.get_layer("enc0_conv").__class__.__name__ == "Conv2D"
+    assert ae.history_["val_loss"][-1] < ae.history_["val_loss"][0]
+
+
+def test_a_resumed_conv_run_equals_a_fresh_one(X, tmp_path) -> None:
+    fresh = small(epochs=4, **IMAGE).fit(X, validation_data=X[:50])
+    small(epochs=2, checkpoint_dir=tmp_path, **IMAGE).fit(X, validation_data=X[:50])
+    resumed = small(epochs=4, checkpoint_dir=tmp_path, **IMAGE).fit(X, validation_data=X[:50])
+    assert resumed.resumed_from_epochs_ == 2
+    np.testing.assert_allclose(resumed.history_["loss"], fresh.history_["loss"], atol=1e-5)
+    for a, b in zip(resumed.autoencoder_.get_weights(), fresh.autoencoder_.get_weights(),
+                    strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    np.testing.assert_allclose(resumed.transform(X), fresh.transform(X), atol=1e-5)
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"image_shape": (4, 4, 1)}, "must hold the 12 features"),
+    ({"image_shape": (-1, 5, 1)}, "must hold the 12 features"),
+    ({"image_shape": (4, 3)}, "3 integers"),
+    ({"image_shape": (4, 0, 3)}, "3 integers"),
+    ({"image_shape": (4, 3, 1), "filters": [8, 0]}, "'filters' parameter"),
+])
+def test_bad_conv_params_are_named(X, params, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        small(**params).fit(X)
+
+
+def test_auto_keeps_conv_off_xla_on_a_cpu(X) -> None:
+    """XLA's CPU convolutions are slower (bench/conv_step.py); forced, it trains the same."""
+    if has_gpu():
+        pytest.skip("on a GPU, XLA is always on")
+    model, _ = build_conv_autoencoder(12, 4, (4, 3, 1))
+    assert not use_xla(None, model, rows=10_000, epochs=100, batch_size=16)
+    graph = small(**IMAGE).fit(X)
+    xla = small(**IMAGE, jit_compile=True).fit(X)
+    assert (graph.jit_compile_, xla.jit_compile_) == (False, True)
+    np.testing.assert_allclose(xla.history_["loss"], graph.history_["loss"], rtol=1e-4)
+
+
+def test_an_inferred_size_fills_the_row(X) -> None:
+    ae = small(image_shape=(-1, 1, 1), filters=[4]).fit(X)
+    assert tuple(ae.autoencoder_.get_layer("image").output.shape[1:]) == (12, 1, 1)
+
+
+def test_conv_reads_the_dataset_image_shape_and_only_conv_hashes_it() -> None:
+    digits = ["dataset=digits"]
+    conv = compose_config([*digits, "architecture=conv"])
+    assert conv.architecture.filters == [16, 32]
+    params = autoencoder_from_config(conv).get_params()
+    assert (params["image_shape"], params["filters"]) == ([8, 8, 1], [16, 32])
+    assert autoencoder_from_config(compose_config(digits)).image_shape is None
+    # Dense ignores the image shape: its hash (and earlier runs' hashes) stay as they were.
+    assert config_hash(compose_config(digits)) == config_hash(
+        compose_config([*digits, "dataset.image_shape=[64,1,1]"]))
+    assert config_hash(conv) != config_hash(
+        compose_config([*digits, "architecture=conv", "dataset.image_shape=[64,1,1]"]))
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["dataset=digits", "dataset.image_shape=null"],
+     r"needs the \[height, width, channels\] of a row's 64 features, e.g. "
+     r"dataset.image_shape=\[8,8,1\]"),
+    (["dataset=digits", "dataset.image_shape=[7,7,1]"], r"64 features of a row; got \[7, 7, 1\]"),
+    (["dataset=digits", "dataset.image_shape=[8,0,1]"], r"each >= 1, holding the 64 features"),
+    (["dataset=digits", "dataset.image_shape=[8,8]"], r"\[height, width, channels\]"),
+    ([*TINY], r"a row's 20 features, e.g. dataset.image_shape=\[20,1,1\]"),
+])
+def test_a_missing_or_wrong_image_shape_names_the_key(overrides, message) -> None:
+    with pytest.raises(ConfigError, match=rf"^dataset\.image_shape: .*{message}"):
+        prepare_job(compose_config([*overrides, "architecture=conv"]))
+
+
+def test_a_wrong_image_shape_fails_dense_too() -> None:
+    """The shape describes the data: wrong for any architecture, though only conv reads it."""
+    with pytest.raises(ConfigError, match=r"^dataset\.image_shape: .*64 features"):
+        prepare_job(compose_config(["dataset=digits", "dataset.image_shape=[8,4,1]"]))
+
+
+def test_a_conv_digits_job_logs_its_metrics(tmp_path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    cfg = compose_config(["dataset=digits", "architecture=conv", "architecture.bottleneck=8",
+                          "trainer.epochs=2", "evaluation.bootstrap_resamples=0",
+                          "evaluation.controls=[pca]", f"paths.root={tmp_path}"])
+    outcome = run_task(cfg, JobContext(overrides=["architecture=conv"]))
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    run = client.get_run(outcome.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.params["architecture.name"] == "conv"
+    assert run.data.params["architecture.filters"] == "[16, 32]"
+    assert run.data.params["dataset.image_shape"] == "[8, 8, 1]"
+    assert np.isfinite(run.data.metrics[RECON_MSE_TEST])
+    assert len(client.get_metric_history(run.info.run_id, "train_loss")) == 2
+    assert run.data.metrics[metric_key(ENCODED, "accuracy")] > 0.5

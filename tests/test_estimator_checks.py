@@ -2,8 +2,8 @@
 (``check_estimator``): cloning, params, input validation, dtypes, pickling, fit
 idempotency, invariance to the order and grouping of rows, and the rest.
 
-A small instance (one hidden layer of 4 units, one epoch) keeps the ~50 fits quick: a fit
-costs about a second, spent tracing the training step.
+A small instance (one hidden layer of 4 units, or one conv block of 4 filters; one epoch)
+keeps the ~50 fits quick: a fit costs about a second, spent tracing the training step.
 """
 
 from __future__ import annotations
@@ -25,6 +25,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("keras")]
     AutoencoderFeatures(bottleneck=2, hidden_units=[4], epochs=1, random_state=0, l1=0.01),
     AutoencoderFeatures(bottleneck=2, hidden_units=[4], epochs=1, random_state=0,
                         variational=True, beta=0.5),
+    # conv: the checks' X have 1 to 10 features, so each row is a column image (n, 1, 1),
+    # its height inferred (-1), convolved along its length.
+    AutoencoderFeatures(bottleneck=2, image_shape=(-1, 1, 1), filters=[4], epochs=1,
+                        random_state=0),
 ])
 def test_sklearn_compatible_estimator(estimator, check) -> None:
     check(estimator)

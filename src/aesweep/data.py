@@ -111,7 +111,7 @@ def _load_dataset(spec: str) -> Dataset:
 def _generator_kwargs(cfg: DictConfig) -> dict[str, Any]:
     kwargs = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(kwargs, dict)
-    for key in ("name", "task", "mtime"):
+    for key in ("name", "task", "mtime", "image_shape"):
         kwargs.pop(key, None)
     return kwargs
 

@@ -13,8 +13,10 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils import Tags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from aesweep.conv import image_shape_problem
 from aesweep.inference import predict
-from aesweep.ranges import Interval, entries_problem, plain
+from aesweep.params import CheckedParams
+from aesweep.ranges import Interval, plain
 
 if TYPE_CHECKING:
     from aesweep.progress import EpochHook
@@ -29,16 +31,18 @@ NOISE_KINDS = ("gaussian", "masking", "swap")
 # Parameters added after dense, left out of the checkpoint key at their defaults, so that
 # dense checkpoints saved before them still match.
 _NEWER_DEFAULTS = {"noise_kind": None, "noise_level": 0.0, "l1": 0.0, "variational": False,
-                   "beta": 1.0}
+                   "beta": 1.0, "image_shape": None, "filters": (16, 32)}
 
 # The dtypes transform returns as given; any other input comes back as the first.
 _FLOATS = (np.float64, np.float32)
 
 
-class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class AutoencoderFeatures(CheckedParams, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+                          BaseEstimator):
     """Encode features with the cropped encoder of a trained autoencoder.
 
-    ``fit`` trains a dense autoencoder to reconstruct ``X`` (MSE loss); ``transform``
+    ``fit`` trains a dense (or, with ``image_shape``, a convolutional) autoencoder to
+    reconstruct ``X`` (MSE loss); ``transform``
     returns the bottleneck activations, shape ``(n_samples, bottleneck)``. Use it like any
     transformer, e.g.
     ``make_pipeline(StandardScaler(), AutoencoderFeatures(bottleneck=16), LogisticRegression())``.
@@ -62,6 +66,12 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         BatchNormalization after each hidden Dense layer.
     dropout : float in [0, 1), default=0.0
         Dropout rate after each hidden block.
+    image_shape : sequence of 3 int or None, default=None
+        Convolutional (``conv``): each row is an image, ``row.reshape(image_shape)`` of
+        (height, width, channels), each >= 1 or one -1 (inferred); the product must equal
+        n_features. None: dense. See :func:`aesweep.conv.build_conv_autoencoder`.
+    filters : sequence of int, default=(16, 32)
+        With ``image_shape``: the stride-2 Conv2D blocks, in place of ``hidden_units``.
     noise_kind : {"gaussian", "masking", "swap"} or None, default=None
         Denoising: corrupt the training inputs (the targets, the validation loss and
         ``transform`` stay clean). gaussian adds N(0, noise_level²); masking zeroes each
@@ -93,8 +103,8 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         1 prints a Keras progress bar per epoch.
     jit_compile : bool or None, default=None
         Compile the training steps with XLA. None: when the training ahead is long enough
-        to win back the compile time (always on a GPU). It changes results only by
-        floating-point round-off.
+        to win back the compile time (always on a GPU; never for conv on a CPU, where XLA
+        is slower). It changes results only by floating-point round-off.
     checkpoint_dir : str, os.PathLike or None, default=None
         Where to keep training checkpoints, keyed by a hash of every other parameter and
         the data. ``fit`` resumes from the checkpoint with the most epochs <= ``epochs``
@@ -102,6 +112,11 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     checkpoint_epochs : sequence of int, default=()
         Further epoch counts (each >= 1) to checkpoint on the way (e.g. the other epoch
         counts of a sweep, so that shorter runs reuse this one's training).
+    categorical_blocks : sequence of int, default=()
+        A mixed table's one-hot block widths, the last ``sum(categorical_blocks)`` columns
+        of X (as :func:`aesweep.tabular.make_preprocessor` lays them out): the loss is then
+        MSE on the other columns plus cross-entropy per block, and ``reconstruct`` gives
+        each block as probabilities. Empty: MSE on every column.
 
     Attributes
     ----------
@@ -137,6 +152,7 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         "verbose": Interval(int, 0),
         "checkpoint_epochs": Interval(int, 1),
         "categorical_blocks": Interval(int, 1),
+        "filters": Interval(int, 1),
     }
     _OPTIONS: ClassVar[dict[str, tuple[str, ...]]] = {
         "activation": ACTIVATIONS, "optimizer": OPTIMIZER_NAMES, "noise_kind": NOISE_KINDS}
@@ -148,7 +164,7 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     # Sequences, and what a message calls their entries.
     _SEQUENCES: ClassVar[dict[str, str]] = {
         "hidden_units": "widths", "checkpoint_epochs": "epoch counts",
-        "categorical_blocks": "widths"}
+        "categorical_blocks": "widths", "filters": "filter counts"}
     _NONE_ALLOWED: ClassVar[frozenset[str]] = frozenset(
         {"hidden_units", "random_state", "jit_compile", "checkpoint_dir", "noise_kind"})
 
@@ -159,6 +175,8 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         activation: str = "leaky_relu",
         batch_norm: bool = True,
         dropout: float = 0.0,
+        image_shape: Sequence[int] | None = None,
+        filters: Sequence[int] = (16, 32),
         noise_kind: str | None = None,
         noise_level: float = 0.0,
         l1: float = 0.0,
@@ -180,6 +198,8 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         self.activation = activation
         self.batch_norm = batch_norm
         self.dropout = dropout
+        self.image_shape = image_shape
+        self.filters = filters
         self.noise_kind = noise_kind
         self.noise_level = noise_level
         self.l1 = l1
@@ -216,11 +236,14 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
             name, problem = invalid
             raise ValueError(f"The {name!r} parameter of {type(self).__name__} {problem}.")
         from aesweep.checkpoints import Checkpoints
+        from aesweep.conv import build_conv_autoencoder
         from aesweep.model import build_autoencoder, build_optimizer, crop_encoder
         from aesweep.runtime import keras
         from aesweep.training import train, use_xla
 
         X = validate_data(self, X, dtype=np.float32)
+        if problem := image_shape_problem(self.image_shape, self.n_features_in_):
+            raise ValueError(f"The 'image_shape' parameter of {type(self).__name__} {problem}.")
         X_val = None if validation_data is None else validate_data(
             self, validation_data, reset=False, dtype=np.float32)
         checkpoints = None if self.checkpoint_dir is None else Checkpoints(
@@ -231,9 +254,14 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         else:
             if self.random_state is not None:
                 keras.utils.set_random_seed(self.random_state)
-            self.autoencoder_, _ = build_autoencoder(
-                self.n_features_in_, self.bottleneck, self.hidden_units, self.activation,
-                self.batch_norm, self.dropout, self.l1, self.variational)
+            if self.image_shape is None:
+                self.autoencoder_, _ = build_autoencoder(
+                    self.n_features_in_, self.bottleneck, self.hidden_units, self.activation,
+                    self.batch_norm, self.dropout, self.l1, self.variational)
+            else:
+                self.autoencoder_, _ = build_conv_autoencoder(
+                    self.n_features_in_, self.bottleneck, self.image_shape, self.filters,
+                    self.activation, self.batch_norm, self.dropout, self.l1)
             self.autoencoder_.compile(
                 optimizer=build_optimizer(self.optimizer, self.learning_rate),
                 loss=self._loss())
@@ -278,38 +306,20 @@ class AutoencoderFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
                              f"than the {self.n_features_in_} features")
         return MixedReconstructionLoss(n_numeric, self.categorical_blocks)
 
-    def find_invalid_param(self) -> tuple[str, str] | None:
-        """The first parameter out of its type or range and what is allowed, e.g.
-        ("bottleneck", "must be >= 1, got 0"); None when every parameter is valid."""
-        for name, value in self.get_params(deep=False).items():
-            problem = self._param_problem(name, plain(value))
-            if problem is not None:
-                return name, problem
+    def _joint_problem(self) -> tuple[str, str] | None:
         level = plain(self.noise_level)
         if self.noise_kind in ("masking", "swap") and level > 1:
             return "noise_level", f"must be in [0, 1] for {self.noise_kind} noise, got {level}"
+        if problem := image_shape_problem(self.image_shape):
+            return "image_shape", problem
+        if self.variational and self.image_shape is not None:
+            return "variational", "must be False with an image_shape (conv), got True"
         return None
 
     def _noise(self) -> tuple[str, float] | None:
         """(kind, level) of the training noise; None for none (or at level 0)."""
         level = float(plain(self.noise_level))
         return None if self.noise_kind is None or level == 0 else (self.noise_kind, level)
-
-    def _param_problem(self, name: str, value: Any) -> str | None:
-        if value is None and name in self._NONE_ALLOWED:
-            return None
-        or_none = " or None" if name in self._NONE_ALLOWED else ""
-        if name in self._OPTIONS:
-            options = self._OPTIONS[name]
-            if isinstance(value, str) and value in options:
-                return None
-            return f"must be one of {', '.join(options)}, got {value!r}"
-        if name in self._TYPES:
-            types, what = self._TYPES[name]
-            return None if isinstance(value, types) else f"must be {what}{or_none}, got {value!r}"
-        if name in self._SEQUENCES:
-            return entries_problem(value, self._RANGES[name], self._SEQUENCES[name], or_none)
-        return self._RANGES[name].problem(value) if name in self._RANGES else None
 
     def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()

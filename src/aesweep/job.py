@@ -51,7 +51,12 @@ from aesweep.names import (
     metric_key,
     val_metric_key,
 )
-from aesweep.pipelines import build_pipelines, check_autoencoder, make_preprocessing
+from aesweep.pipelines import (
+    build_pipelines,
+    check_autoencoder,
+    check_image_shape,
+    make_preprocessing,
+)
 from aesweep.progress import EpochHook
 from aesweep.tabular import block_sizes, reconstruction_parts
 
@@ -94,6 +99,7 @@ def prepare_job(cfg: DictConfig) -> PreparedJob:
                                 cfg.preprocessing.target_scaler.value)
     metric = main_metric(cfg, dataset.task)
     splits = split_dataset(dataset, cfg.split)
+    check_image_shape(cfg, dataset, splits.X_train)
     try_downstream(estimator, splits, make_preprocessing(cfg, dataset))
     return PreparedJob(cfg, dataset, splits, estimator, metric)
 

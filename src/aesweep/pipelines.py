@@ -6,9 +6,11 @@ Every step is fit on training rows only, by construction of ``Pipeline.fit``.
 
 from __future__ import annotations
 
+import math
 from enum import Enum
 from typing import Any
 
+import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from sklearn.base import BaseEstimator, clone
 from sklearn.decomposition import PCA
@@ -28,6 +30,8 @@ AUTOENCODER_KEYS = {
     "activation": "architecture.activation",
     "batch_norm": "architecture.batch_norm",
     "dropout": "architecture.dropout",
+    "image_shape": "dataset.image_shape",
+    "filters": "architecture.filters",
     "noise_kind": "architecture.noise.kind",
     "noise_level": "architecture.noise.level",
     "l1": "architecture.l1",
@@ -47,10 +51,13 @@ def autoencoder_from_config(cfg: DictConfig) -> AutoencoderFeatures:
     With ``trainer.reuse_checkpoints`` it checkpoints under ``paths.checkpoints``, at its
     own epoch count and at the sweep's other ones (``sweep.epochs``). A key the
     architecture lacks (``architecture.l1`` of dense) leaves the estimator's default. The
-    members with a ``beta`` (``variational``) are variational."""
+    members with a ``beta`` (``variational``) are variational; ``dataset.image_shape`` is
+    read only by an architecture with ``filters`` (conv)."""
     params = {param: _plain(OmegaConf.select(cfg, key)) for param, key in AUTOENCODER_KEYS.items()
               if OmegaConf.select(cfg, key, default=_ABSENT) is not _ABSENT}
     params["variational"] = "beta" in params
+    if "filters" not in params:
+        params.pop("image_shape", None)
     if cfg.trainer.reuse_checkpoints:
         params |= {"checkpoint_dir": cfg.paths.checkpoints,
                    "checkpoint_epochs": tuple(cfg.sweep.epochs)}
@@ -68,11 +75,33 @@ def _plain(value: Any) -> Any:
 
 def check_autoencoder(cfg: DictConfig) -> None:
     """The autoencoder's parameters, checked by the estimator's own ranges; the error
-    names the config key that set the bad value."""
-    invalid = autoencoder_from_config(cfg).find_invalid_param()
+    names the config key that set the bad value. The image shape is checked against the
+    data, by :func:`check_image_shape`."""
+    invalid = autoencoder_from_config(cfg).set_params(image_shape=None).find_invalid_param()
     if invalid is not None:
         param, problem = invalid
         raise ConfigError(AUTOENCODER_KEYS.get(param, param), problem)
+
+
+def check_image_shape(cfg: DictConfig, dataset: Dataset, X_train: np.ndarray) -> None:
+    """``dataset.image_shape``, when set or when the architecture is conv, against the
+    autoencoder's input width: the features, or a mixed table's one-hot width."""
+    shape = _plain(OmegaConf.select(cfg, "dataset.image_shape"))
+    conv = OmegaConf.select(cfg, "architecture.filters") is not None
+    if shape is None and not conv:
+        return
+    n = (make_preprocessing(cfg, dataset).fit_transform(X_train).shape[1] if dataset.tabular
+         else X_train.shape[1])
+    if shape is None:
+        side = math.isqrt(n)
+        example = [side, side, 1] if side * side == n else [n, 1, 1]
+        raise ConfigError("dataset.image_shape", f"architecture=conv needs the [height, width, "
+                          f"channels] of a row's {n} features, e.g. "
+                          f"dataset.image_shape=[{','.join(map(str, example))}]")
+    if len(shape) != 3 or min(shape) < 1 or math.prod(shape) != n:
+        raise ConfigError("dataset.image_shape", f"must be [height, width, channels], each "
+                          f">= 1, holding the {n} features of a row; got {shape} "
+                          f"({math.prod(shape)} values)")
 
 
 def pca_components(bottleneck: int, n_train: int, n_features: int) -> int:

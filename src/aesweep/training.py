@@ -41,6 +41,7 @@ EVAL_ROWS = 4096
 XLA_COMPILE_SECONDS = 4.0
 XLA_SAVES_PER_STEP = 1.7e-3
 XLA_SAVES_PER_FLOP = 1.1e-11
+CONV_LAYERS = (keras.layers.Conv2D, keras.layers.Conv2DTranspose)
 
 
 # The host's streams of per-step draws, each a function of (seed, epoch).
@@ -57,10 +58,14 @@ def use_xla(jit_compile: bool | None, model: keras.Model, rows: int, epochs: int
     """Resolve ``jit_compile`` (None: auto) for training ``model`` on ``rows`` for ``epochs``.
 
     A dense layer costs 6 FLOPs per weight and row in a training step (forward, and the
-    gradients with respect to inputs and weights). On a GPU, XLA is always on.
+    gradients with respect to inputs and weights). On a GPU, XLA is always on; on a CPU,
+    never for a convolutional model: XLA's CPU convolutions are slower than TensorFlow's
+    (oneDNN): a conv step at digits' shape took 2-6x as long (``bench/conv_step.py``).
     """
     if jit_compile is not None:
         return jit_compile
+    if not has_gpu() and any(isinstance(layer, CONV_LAYERS) for layer in model.layers):
+        return False
     steps = epochs * -(-rows // batch_size)
     flops = 6 * model.count_params() * rows * epochs
     saved = steps * XLA_SAVES_PER_STEP + flops * XLA_SAVES_PER_FLOP

@@ -71,6 +71,7 @@ class SyntheticClassificationConfig:
     scale: float = 1.0
     shuffle: bool = True
     random_state: int | None = None
+    image_shape: list[int] | None = None  # [height, width, channels] of a row: conv
 
 
 @dataclass
@@ -89,6 +90,7 @@ class SyntheticRegressionConfig:
     noise: float = 0.0
     shuffle: bool = True
     random_state: int | None = None
+    image_shape: list[int] | None = None  # [height, width, channels] of a row: conv
 
 
 @dataclass
@@ -97,6 +99,7 @@ class BundledDatasetConfig:
 
     name: str = MISSING
     task: Task = MISSING
+    image_shape: list[int] | None = None  # [height, width, channels] of a row: conv
 
 
 @dataclass
@@ -112,6 +115,7 @@ class CsvDatasetConfig:
     max_categories: int = 50
     # How a categorical gap is filled: "most_frequent", or "constant" (a level of its own).
     categorical_fill: str = "most_frequent"
+    image_shape: list[int] | None = None  # [height, width, channels] of a row: conv
 
 
 @dataclass
@@ -178,6 +182,15 @@ class VariationalArchitectureConfig(DenseArchitectureConfig):
     name: str = "variational"
     # The loss: reconstruction + beta x KL(q(z|x) || N(0, I)), both per input cell.
     beta: float = 1.0
+
+
+@dataclass
+class ConvArchitectureConfig(DenseArchitectureConfig):
+    """2-D convolutions over ``dataset.image_shape``; dense's ``hidden_units`` is unused."""
+
+    name: str = "conv"
+    # The encoder's stride-2 Conv2D blocks; the decoder mirrors them with Conv2DTranspose.
+    filters: list[int] = field(default_factory=lambda: [16, 32])
 
 
 @dataclass
@@ -299,7 +312,8 @@ def register_configs() -> None:
         cs.store(name=f"schema_{name}", node=node)
     for name, node in {"denoising": DenoisingArchitectureConfig,
                        "sparse": SparseArchitectureConfig,
-                       "variational": VariationalArchitectureConfig}.items():
+                       "variational": VariationalArchitectureConfig,
+                       "conv": ConvArchitectureConfig}.items():
         cs.store(name=f"schema_architecture_{name}", node=_over_dense(node))
 
 

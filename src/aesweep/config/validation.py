@@ -37,6 +37,9 @@ def config_hash(cfg: DictConfig, ignore: Sequence[str] = ()) -> str:
     container = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     assert isinstance(container, dict)
     container.pop("hydra", None)
+    if OmegaConf.select(cfg, "architecture.filters") is None:
+        # Only conv reads it: other architectures' hashes stay as they were before it.
+        container.get("dataset", {}).pop("image_shape", None)
     for key in (*NOT_HASHED, *ignore):
         *parents, leaf = key.split(".")
         node = container
