@@ -56,6 +56,20 @@ def small(**params) -> AutoencoderFeatures:
                                   **params})
 
 
+def fresh_and_resumed(X, tmp_path, make=None, **params):
+    """Fit 4 epochs afresh, and 2 then 2 more through a checkpoint; check that the
+    resumed run's weights equal the fresh one's (to 1e-5); return (fresh, resumed)."""
+    make = make or small
+    fresh = make(epochs=4, **params).fit(X, validation_data=X[:50])
+    make(epochs=2, checkpoint_dir=tmp_path, **params).fit(X, validation_data=X[:50])
+    resumed = make(epochs=4, checkpoint_dir=tmp_path, **params).fit(X, validation_data=X[:50])
+    assert resumed.resumed_from_epochs_ == 2
+    for a, b in zip(resumed.autoencoder_.get_weights(), fresh.autoencoder_.get_weights(),
+                    strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    return fresh, resumed
+
+
 @pytest.mark.parametrize("jit", [False, True])
 def test_dense_is_bit_identical_to_before(X, jit) -> None:
     ae = small(jit_compile=jit).fit(X, validation_data=X[:50])
@@ -69,15 +83,8 @@ def test_dense_is_bit_identical_to_before(X, jit) -> None:
 
 @pytest.mark.parametrize(("kind", "level"), NOISES)
 def test_a_resumed_denoising_run_equals_a_fresh_one(X, tmp_path, kind, level) -> None:
-    noise = {"noise_kind": kind, "noise_level": level}
-    fresh = small(epochs=4, **noise).fit(X, validation_data=X[:50])
-    small(epochs=2, checkpoint_dir=tmp_path, **noise).fit(X, validation_data=X[:50])
-    resumed = small(epochs=4, checkpoint_dir=tmp_path, **noise).fit(X, validation_data=X[:50])
-    assert resumed.resumed_from_epochs_ == 2
+    fresh, resumed = fresh_and_resumed(X, tmp_path, noise_kind=kind, noise_level=level)
     np.testing.assert_allclose(resumed.history_["loss"], fresh.history_["loss"], atol=1e-5)
-    for a, b in zip(resumed.autoencoder_.get_weights(), fresh.autoencoder_.get_weights(),
-                    strict=True):
-        np.testing.assert_allclose(a, b, atol=1e-5)
 
 
 @pytest.mark.parametrize(("kind", "level"), NOISES)
@@ -259,15 +266,9 @@ def test_variational_checkpoints_keep_the_dense_key(X) -> None:
 
 @pytest.mark.parametrize("noise", [{}, {"noise_kind": "swap", "noise_level": 0.2}])
 def test_a_resumed_variational_run_equals_a_fresh_one(X, tmp_path, noise) -> None:
-    fresh = vae(epochs=4, **noise).fit(X, validation_data=X[:50])
-    vae(epochs=2, checkpoint_dir=tmp_path, **noise).fit(X, validation_data=X[:50])
-    resumed = vae(epochs=4, checkpoint_dir=tmp_path, **noise).fit(X, validation_data=X[:50])
-    assert resumed.resumed_from_epochs_ == 2
+    fresh, resumed = fresh_and_resumed(X, tmp_path, make=vae, **noise)
     for key in ("loss", "recon_loss", "kl_loss", "val_loss"):
         np.testing.assert_allclose(resumed.history_[key], fresh.history_[key], atol=1e-5)
-    for a, b in zip(resumed.autoencoder_.get_weights(), fresh.autoencoder_.get_weights(),
-                    strict=True):
-        np.testing.assert_allclose(a, b, atol=1e-5)
 
 
 def test_a_variational_checkpoint_round_trip(X, tmp_path) -> None:
@@ -367,14 +368,8 @@ def test_conv_transforms_to_the_bottleneck(X) -> None:
 
 
 def test_a_resumed_conv_run_equals_a_fresh_one(X, tmp_path) -> None:
-    fresh = small(epochs=4, **IMAGE).fit(X, validation_data=X[:50])
-    small(epochs=2, checkpoint_dir=tmp_path, **IMAGE).fit(X, validation_data=X[:50])
-    resumed = small(epochs=4, checkpoint_dir=tmp_path, **IMAGE).fit(X, validation_data=X[:50])
-    assert resumed.resumed_from_epochs_ == 2
+    fresh, resumed = fresh_and_resumed(X, tmp_path, **IMAGE)
     np.testing.assert_allclose(resumed.history_["loss"], fresh.history_["loss"], atol=1e-5)
-    for a, b in zip(resumed.autoencoder_.get_weights(), fresh.autoencoder_.get_weights(),
-                    strict=True):
-        np.testing.assert_allclose(a, b, atol=1e-5)
     np.testing.assert_allclose(resumed.transform(X), fresh.transform(X), atol=1e-5)
 
 
