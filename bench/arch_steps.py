@@ -2,6 +2,9 @@
 
     python bench/arch_steps.py '{"shapes": {...}, "epochs": 4, "reps": 3}'
 
+A shape may set its own ``epochs`` and ``reps``: a small shape's ~1 ms steps need more of
+both for a stable median on a shared 2-core machine.
+
 Each architecture's estimator comes from its config group member (``architecture=<name>``,
 its defaults: e.g. denoising's gaussian noise at 0.1, sparse's l1, variational's beta), as
 ``autoencoder_from_config`` builds it for a job, with the shape's bottleneck, the trainer's
@@ -56,18 +59,20 @@ def main() -> None:
         from aesweep.model import build_autoencoder
 
         model, _ = build_autoencoder(X.shape[1], shape["bottleneck"])
-        xla = use_xla(None, model, len(X), spec["epochs"], dense.batch_size)
+        epochs, reps = shape.get("epochs", spec["epochs"]), shape.get("reps", spec["reps"])
+        xla = use_xla(None, model, len(X), epochs, dense.batch_size)
         times: dict[str, list[float]] = {name: [] for name in estimators}
         began = time.perf_counter()
-        for _ in range(spec["reps"]):
+        for _ in range(reps):
             for name, estimator in estimators.items():
                 estimator.set_params(jit_compile=xla)
-                seconds = fit_seconds(estimator, X, X_val, spec["epochs"])
+                seconds = fit_seconds(estimator, X, X_val, epochs)
                 times[name].append(statistics.median(seconds[1:]) / steps)
         step = {name: statistics.median(values) for name, values in times.items()}
         out[shape_name] = {
             "rows": len(X), "features": X.shape[1], "bottleneck": shape["bottleneck"],
             "batch_size": dense.batch_size, "steps_per_epoch": steps, "jit_compile": xla,
+            "epochs": epochs, "reps": reps,
             "step_ms": {name: 1e3 * s for name, s in step.items()},
             "ratio_to_dense": {name: s / step["dense"] for name, s in step.items()},
             "reps_ms": {name: [1e3 * v for v in values] for name, values in times.items()},

@@ -149,7 +149,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         # ~6 min on 2 cores: the stores ~1 min, then 3 x (30 + 25 s at 10k, 10 + 5 s at 1k).
         "report_scale": {"sizes": {"1000": {"bottlenecks": 10, "epochs": 10, "seeds": 10},
                                    "10000": {"bottlenecks": 50, "epochs": 20, "seeds": 10}}},
-        # ~12 min on 2 cores: 45 digits jobs, 36 mixed-table jobs, then the step times.
+        # ~8 min on 2 cores: the step times, then 45 digits jobs and 36 mixed-table jobs.
         "architectures": {
             "bottlenecks": [8, 16, 32], "seeds": [0, 1, 2], "epochs": 20, "mixed_rows": 4000,
             "timeout_s": 3600,
@@ -158,7 +158,7 @@ PROFILES: dict[str, dict[str, Any]] = {
                               "architectures": ["dense", "denoising", "sparse",
                                                 "variational"]},
                 "digits": {"rows": 1797, "features": 64, "bottleneck": 16,
-                           "overrides": ["dataset=digits"],
+                           "epochs": 15, "reps": 5, "overrides": ["dataset=digits"],
                            "architectures": ["dense", "denoising", "sparse", "variational",
                                              "conv"]}}}},
     },
