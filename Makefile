@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@# MLflow's schema migrations, run once here rather than in the first sweep (fresh_store)
+	$(BIN)/python -c "from aesweep.tracking.fresh_store import build_template; build_template()" 2>/dev/null \
+		|| echo "note: MLflow's empty store is not cached; the first sweep migrates its own"
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install aesweep with its dev extras

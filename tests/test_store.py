@@ -115,3 +115,51 @@ def test_two_sweeps_started_at_once_on_a_fresh_store(tmp_path: Path) -> None:
     assert len(reports) == 2, reports
     for report in reports:
         assert sorted(p.name for p in report.iterdir()) == sorted(FILES)
+
+
+def _tracking(db: Path) -> object:
+    return OmegaConf.create({"uri": f"sqlite:///{db}", "experiment": "x",
+                             "artifact_location": None})
+
+
+def test_a_new_store_is_a_copy_of_the_cached_one_and_works_as_mlflow_made_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+
+    from aesweep.tracking.fresh_store import seed_new_store, template_path
+
+    monkeypatch.setenv("AESWEEP_CACHE_DIR", str(tmp_path / "cache"))
+    first, second = tmp_path / "a" / "mlflow.db", tmp_path / "b" / "mlflow.db"
+    for db in (first, second):
+        db.parent.mkdir()
+    open_store(_tracking(first))  # builds the cached store, then copies it
+    assert template_path().parent == tmp_path / "cache" and template_path().exists()
+    assert seed_new_store(second)
+    assert not seed_new_store(second)  # an existing store is never overwritten
+
+    def schema(db: Path) -> tuple[list, list]:
+        with sqlite3.connect(db) as c:
+            return (c.execute("SELECT * FROM alembic_version").fetchall(),
+                    c.execute("SELECT name, sql FROM sqlite_master ORDER BY name").fetchall())
+
+    assert schema(second) == schema(template_path())
+    store = open_store(_tracking(second))
+    run = store.client.create_run(store.experiment_id)
+    store.client.log_metric(run.info.run_id, "m", 1.0)
+    store.client.set_terminated(run.info.run_id)
+    assert store.client.get_run(run.info.run_id).data.metrics == {"m": 1.0}
+    default = store.client.get_experiment("0")  # where MLflow itself would put it
+    assert default.artifact_location == (second.parent / "mlartifacts" / "0").as_uri()
+
+
+def test_without_a_writable_cache_mlflow_creates_the_store(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from aesweep.tracking.fresh_store import seed_new_store
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("AESWEEP_CACHE_DIR", str(blocker / "cache"))  # under a file
+    db = tmp_path / "mlflow.db"
+    assert not seed_new_store(db) and not db.exists()
+    store = open_store(_tracking(db))
+    assert store.client.get_experiment_by_name("x") is not None

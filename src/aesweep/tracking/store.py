@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 
 from aesweep.errors import ConfigError
 from aesweep.paths import check_writable
+from aesweep.tracking.fresh_store import seed_new_store
 from aesweep.tracking.redaction import redact_uris
 
 log = logging.getLogger("aesweep")
@@ -123,7 +124,8 @@ def open_store(tracking: DictConfig) -> Store:
 
     A new SQLite store is created under a file lock beside it: two processes creating
     MLflow's tables at once race (one fails with "Online migration expected to match
-    one row"). A local store keeps its artifacts in ``mlartifacts/`` beside it.
+    one row"). It starts as a copy of a cached empty store (see ``fresh_store``). A
+    local store keeps its artifacts in ``mlartifacts/`` beside it.
     """
     uri, name = str(tracking.uri), str(tracking.experiment)
     check_tracking_uri(uri)
@@ -135,6 +137,8 @@ def open_store(tracking: DictConfig) -> Store:
     where = f"tracking.uri={redact_uris(uri)}"
     try:
         with lock:
+            if db is not None:
+                seed_new_store(db)
             client = MlflowClient(uri)
             experiment = client.get_experiment_by_name(name)
             if experiment is None:
