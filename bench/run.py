@@ -83,6 +83,11 @@ MLflow UI (``ui.py``). ``make ui`` on a store holding aesweep's experiment: seco
 ``/health`` answers (<= 15 s) and the memory of all its processes 5 s later (<= 600 MiB),
 then MLflow's stock ``mlflow ui`` (job execution on, default workers) the same way.
 
+Quickstart (``quickstart.py``, issue 14). ``make sweep`` after install: the quickstart
+sweep's wall time in a fresh process (<= 20 s), its training, and the median
+``overhead_seconds`` of its warm jobs (<= 0.3 s); a new SQLite store opened as a copy of
+the cached empty one vs migrated by MLflow.
+
 Training settings ("explore"): each setting trains one model on 2,048 rows (no validation),
 warmed up by two untimed epochs, then one timed epoch per round, round-robin over all
 settings and both shapes, 5 rounds. Plain Keras: defaults, ``jit_compile=True`` (Keras's
@@ -109,6 +114,7 @@ from typing import Any
 
 import architectures
 import launchers
+import quickstart
 import report_scale
 import search
 import sections
@@ -161,6 +167,8 @@ PROFILES: dict[str, dict[str, Any]] = {
                            "epochs": 15, "reps": 5, "overrides": ["dataset=digits"],
                            "architectures": ["dense", "denoising", "sparse", "variational",
                                              "conv"]}}}},
+        # ~2 min: 3 quickstart sweeps, 10 new stores.
+        "quickstart": {"reps": 3, "store_reps": 5},
     },
     "quick": {
         "reps": 1,
@@ -190,10 +198,11 @@ PROFILES: dict[str, dict[str, Any]] = {
                            "overrides": ["dataset=digits"],
                            "architectures": ["dense", "denoising", "sparse", "variational",
                                              "conv"]}}}},
+        "quickstart": {"reps": 1, "store_reps": 1},
     },
 }
 SECTIONS = ("per_step", "explore", "growth", "seed", "sweep", "launchers", "search",
-            "server_throughput", "report_scale", "ui", "architectures")
+            "server_throughput", "report_scale", "ui", "architectures", "quickstart")
 
 
 def verdict(ok: bool) -> str:
@@ -286,6 +295,18 @@ def summary_rows(res: dict) -> list[tuple[str, str, str, str]]:
         for name, sweep in ar["sweeps"].items():
             rows.append((f"architectures: {name} sweep", sweep["summary"], "(measured)",
                          ""))
+    if qs := res.get("quickstart"):
+        rows.append(("quickstart: make sweep after install (6 jobs)",
+                     f"{qs['wall_s']:.1f} s wall, of which {qs['train_s']:.1f} s training",
+                     f"<= {quickstart.GOAL_WALL_S:g} s", verdict(qs["ok_wall"])))
+        overhead = qs["warm_overhead_s"]
+        rows.append(("quickstart: overhead per warm multirun job (median)",
+                     "not logged" if overhead is None else f"{overhead:.2f} s",
+                     f"<= {quickstart.GOAL_OVERHEAD_S:g} s", verdict(qs["ok_overhead"])))
+        st_ = qs["store"]
+        rows.append(("quickstart: a new SQLite store, copied / migrated",
+                     f"{st_['seeded_median_s']:.2f} / {st_['migrated_median_s']:.2f} s = "
+                     f"{st_['ratio']:.2f}x", "(measured)", ""))
     if st := res.get("server_throughput"):
         cases = st["projection"]["cases"]
         rows.append(("7 tracking server: jobs logged by 32 clients",
@@ -406,7 +427,8 @@ def main() -> int:
             "report_scale": lambda: report_scale.report_scale(profile, tmp / "report_scale"),
             "ui": lambda: ui.ui(tmp / "ui"),
             "architectures": lambda: architectures.architectures(profile,
-                                                                 tmp / "architectures")}
+                                                                 tmp / "architectures"),
+            "quickstart": lambda: quickstart.quickstart(profile, tmp / "quickstart")}
     try:
         for section in [s for s in SECTIONS if s in only]:
             clock, load = time.perf_counter(), os.getloadavg()
