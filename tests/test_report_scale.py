@@ -22,7 +22,7 @@ from mlflow.tracking import MlflowClient
 from scipy import stats
 
 from aesweep.names import REUSED_TAG_PREFIX
-from aesweep.report import build, build_report, cli, main, sweep_members
+from aesweep.report import build, build_report, main, sweep_members
 from aesweep.report.model import QUANTITIES
 from aesweep.report.plots import (
     MAX_EPOCH_LINES,
@@ -254,7 +254,6 @@ def _report_args(uri: str, tmp_path: Path) -> list[str]:
 def test_reading_progress_goes_to_stderr_a_line_per_page_in_a_log(store, tmp_path, capsys,
                                                                    monkeypatch):
     monkeypatch.setattr(build, "PAGE_SIZE", 10)
-    monkeypatch.setattr(cli, "PAGE_SIZE", 10)
     assert main(_report_args(store["uri"], tmp_path)) == 0
     out, err = capsys.readouterr()
     n_runs = 3 * MAX_EPOCH_LINES * 2
@@ -276,7 +275,6 @@ class Terminal(io.StringIO):
 
 def test_reading_progress_is_a_bar_on_a_terminal(store, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(build, "PAGE_SIZE", 10)
-    monkeypatch.setattr(cli, "PAGE_SIZE", 10)
     terminal = Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
     assert main(_report_args(store["uri"], tmp_path)) == 0

@@ -1,21 +1,30 @@
-"""The ``aesweep`` command: Hydra's CLI around :func:`aesweep.task.run_task`."""
+"""The ``aesweep`` command: Hydra's CLI around :func:`aesweep.task.run_task`.
+
+Importing it is light (Hydra, OmegaConf, the config schema): ``--help``, ``--cfg`` and a
+config error answer without importing the job's libraries (scikit-learn, TensorFlow,
+MLflow, pandas); :func:`run` imports them once the config passed its checks.
+"""
 
 from __future__ import annotations
 
 import logging
 import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from aesweep.config import config_dir, register_configs
+from aesweep.autoencoder_params import check_autoencoder
+from aesweep.config import config_dir, register_configs, share_config_store, validate_config
 from aesweep.errors import fail
+from aesweep.paths import pin_root
 from aesweep.runtime import job_threads
-from aesweep.task import JobContext, JobOutcome, run_task
+
+if TYPE_CHECKING:
+    from aesweep.task import JobContext, JobOutcome
 
 INTERRUPTED = 130
 
@@ -30,6 +39,8 @@ class _SweepRetracingFilter(logging.Filter):
 
 def job_context() -> JobContext:
     """What Hydra knows about the running job."""
+    from aesweep.task import JobContext
+
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     # As typed: iterating the node would resolve "${oc.env:...}" in an override's text.
@@ -41,15 +52,28 @@ def job_context() -> JobContext:
                       launch_dir=hydra_cfg.runtime.cwd)
 
 
+def check_config(cfg: DictConfig) -> None:
+    """A single run's config errors, raised before the job's libraries are imported (the
+    job checks again; a multirun's bad job is logged as a FAILED run instead)."""
+    pin_root(cfg, HydraConfig.get().runtime.cwd)
+    validate_config(cfg)
+    check_autoencoder(cfg)
+
+
 def run(cfg: DictConfig) -> JobOutcome | None:
     logging.getLogger("tensorflow").addFilter(_SweepRetracingFilter())
     try:
+        if HydraConfig.get().mode != RunMode.MULTIRUN:
+            check_config(cfg)
+        from aesweep.task import run_task
+
         return run_task(cfg, job_context())
     except Exception as error:  # a multirun's jobs never raise: they log FAILED runs
         fail(error)
 
 
 register_configs()
+share_config_store()
 _hydra_main = hydra.main(version_base="1.3", config_path=config_dir(), config_name="config")(run)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import joblib
 import numpy as np
@@ -13,31 +13,23 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils import Tags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+# The choices on offer, defined in the light module; imported from here too.
+from aesweep.autoencoder_params import ACTIVATIONS as ACTIVATIONS
+from aesweep.autoencoder_params import NEWER_DEFAULTS, AutoencoderParams
+from aesweep.autoencoder_params import NOISE_KINDS as NOISE_KINDS
+from aesweep.autoencoder_params import OPTIMIZER_NAMES as OPTIMIZER_NAMES
 from aesweep.conv import image_shape_problem
 from aesweep.inference import predict
-from aesweep.params import CheckedParams
-from aesweep.ranges import Interval, plain
+from aesweep.ranges import plain
 
 if TYPE_CHECKING:
     from aesweep.progress import EpochHook
-
-# The activations and optimizers on offer: the project's list of activations (Keras takes
-# each by name) and the keys of ``aesweep.model.OPTIMIZERS`` (not imported here: that
-# would import TensorFlow).
-ACTIVATIONS = ("leaky_relu", "relu", "elu", "selu", "gelu", "swish", "tanh", "sigmoid")
-OPTIMIZER_NAMES = ("adam", "adamw", "sgd", "rmsprop")
-# The kinds of input noise (``aesweep.noise.NOISE_KINDS``, not imported: TensorFlow).
-NOISE_KINDS = ("gaussian", "masking", "swap")
-# Parameters added after dense, left out of the checkpoint key at their defaults, so that
-# dense checkpoints saved before them still match.
-_NEWER_DEFAULTS = {"noise_kind": None, "noise_level": 0.0, "l1": 0.0, "variational": False,
-                   "beta": 1.0, "image_shape": None, "filters": (16, 32)}
 
 # The dtypes transform returns as given; any other input comes back as the first.
 _FLOATS = (np.float64, np.float32)
 
 
-class AutoencoderFeatures(CheckedParams, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+class AutoencoderFeatures(AutoencoderParams, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                           BaseEstimator):
     """Encode features with the cropped encoder of a trained autoencoder.
 
@@ -136,37 +128,9 @@ class AutoencoderFeatures(CheckedParams, ClassNamePrefixFeaturesOutMixin, Transf
         Only when ``X`` has string column names (a pandas DataFrame).
     """
 
-    # What each parameter allows, checked by `find_invalid_param`; each numeric range is
-    # written here once. hidden_units and checkpoint_epochs: the range of each entry.
-    _RANGES: ClassVar[dict[str, Interval]] = {
-        "bottleneck": Interval(int, 1),
-        "hidden_units": Interval(int, 1),
-        "dropout": Interval(float, 0, 1, closed="left"),
-        "noise_level": Interval(float, 0),
-        "l1": Interval(float, 0),
-        "beta": Interval(float, 0),
-        "learning_rate": Interval(float, 0, closed="neither"),
-        "epochs": Interval(int, 0),
-        "batch_size": Interval(int, 1),
-        "random_state": Interval(int, 0, 2**32 - 1),
-        "verbose": Interval(int, 0),
-        "checkpoint_epochs": Interval(int, 1),
-        "categorical_blocks": Interval(int, 1),
-        "filters": Interval(int, 1),
-    }
-    _OPTIONS: ClassVar[dict[str, tuple[str, ...]]] = {
-        "activation": ACTIVATIONS, "optimizer": OPTIMIZER_NAMES, "noise_kind": NOISE_KINDS}
-    # Other types: (the types, how a message names them).
-    _TYPES: ClassVar[dict[str, tuple[tuple[type, ...], str]]] = {
-        "batch_norm": ((bool,), "a bool"), "variational": ((bool,), "a bool"),
-        "jit_compile": ((bool,), "a bool"),
-        "checkpoint_dir": ((str, os.PathLike), "a str or os.PathLike")}
-    # Sequences, and what a message calls their entries.
-    _SEQUENCES: ClassVar[dict[str, str]] = {
-        "hidden_units": "widths", "checkpoint_epochs": "epoch counts",
-        "categorical_blocks": "widths", "filters": "filter counts"}
-    _NONE_ALLOWED: ClassVar[frozenset[str]] = frozenset(
-        {"hidden_units", "random_state", "jit_compile", "checkpoint_dir", "noise_kind"})
+    # What each parameter allows, checked by `find_invalid_param`: the tables of
+    # AutoencoderParams (aesweep.autoencoder_params, light, so that the CLI checks a config
+    # before it imports scikit-learn).
 
     def __init__(
         self,
@@ -306,16 +270,6 @@ class AutoencoderFeatures(CheckedParams, ClassNamePrefixFeaturesOutMixin, Transf
                              f"than the {self.n_features_in_} features")
         return MixedReconstructionLoss(n_numeric, self.categorical_blocks)
 
-    def _joint_problem(self) -> tuple[str, str] | None:
-        level = plain(self.noise_level)
-        if self.noise_kind in ("masking", "swap") and level > 1:
-            return "noise_level", f"must be in [0, 1] for {self.noise_kind} noise, got {level}"
-        if problem := image_shape_problem(self.image_shape):
-            return "image_shape", problem
-        if self.variational and self.image_shape is not None:
-            return "variational", "must be False with an image_shape (conv), got True"
-        return None
-
     def _noise(self) -> tuple[str, float] | None:
         """(kind, level) of the training noise; None for none (or at level 0)."""
         level = float(plain(self.noise_level))
@@ -333,7 +287,7 @@ class AutoencoderFeatures(CheckedParams, ClassNamePrefixFeaturesOutMixin, Transf
         # Not inputs of the result: how long, how chatty, where, and how it is compiled.
         for name in ("epochs", "verbose", "jit_compile", "checkpoint_dir", "checkpoint_epochs"):
             params.pop(name)
-        for name, default in _NEWER_DEFAULTS.items():
+        for name, default in NEWER_DEFAULTS.items():
             if params[name] == default:
                 params.pop(name)
         if not params["categorical_blocks"]:  # keys of checkpoints saved before it existed

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from aesweep.autoencoder_params import NOISE_KINDS as NOISE_KINDS
 from aesweep.runtime import keras, tf
 
-NOISE_KINDS = ("gaussian", "masking", "swap")
 # Salt of the noise streams, so that they never coincide with the epoch-order streams.
 _NOISE_SALT = 0x6E6F6973
 

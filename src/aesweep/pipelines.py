@@ -7,7 +7,6 @@ Every step is fit on training rows only, by construction of ``Pipeline.fit``.
 from __future__ import annotations
 
 import math
-from enum import Enum
 from typing import Any
 
 import numpy as np
@@ -16,33 +15,16 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.decomposition import PCA
 from sklearn.pipeline import Pipeline
 
+# Where they were defined before they moved to the light module: imported from here too.
+from aesweep.autoencoder_params import AUTOENCODER_KEYS as AUTOENCODER_KEYS
+from aesweep.autoencoder_params import autoencoder_params, config_value
+from aesweep.autoencoder_params import check_autoencoder as check_autoencoder
 from aesweep.data import Dataset, make_scaler
 from aesweep.errors import ConfigError
 from aesweep.features import AutoencoderFeatures
 from aesweep.names import ENCODE_STEP, ENCODED, MODEL_STEP, RANDOM, RAW, SCALE_STEP
 from aesweep.names import PCA as PCA_SET
 from aesweep.tabular import make_preprocessor
-
-# The config key that sets each of AutoencoderFeatures' parameters.
-AUTOENCODER_KEYS = {
-    "bottleneck": "architecture.bottleneck",
-    "hidden_units": "architecture.hidden_units",
-    "activation": "architecture.activation",
-    "batch_norm": "architecture.batch_norm",
-    "dropout": "architecture.dropout",
-    "image_shape": "dataset.image_shape",
-    "filters": "architecture.filters",
-    "noise_kind": "architecture.noise.kind",
-    "noise_level": "architecture.noise.level",
-    "l1": "architecture.l1",
-    "beta": "architecture.beta",
-    "optimizer": "optimizer.name",
-    "learning_rate": "optimizer.learning_rate",
-    "epochs": "trainer.epochs",
-    "batch_size": "trainer.batch_size",
-    "random_state": "seed",
-    "jit_compile": "trainer.jit_compile",
-}
 
 
 def autoencoder_from_config(cfg: DictConfig) -> AutoencoderFeatures:
@@ -53,40 +35,13 @@ def autoencoder_from_config(cfg: DictConfig) -> AutoencoderFeatures:
     architecture lacks (``architecture.l1`` of dense) leaves the estimator's default. The
     members with a ``beta`` (``variational``) are variational; ``dataset.image_shape`` is
     read only by an architecture with ``filters`` (conv)."""
-    params = {param: _plain(OmegaConf.select(cfg, key)) for param, key in AUTOENCODER_KEYS.items()
-              if OmegaConf.select(cfg, key, default=_ABSENT) is not _ABSENT}
-    params["variational"] = "beta" in params
-    if "filters" not in params:
-        params.pop("image_shape", None)
-    if cfg.trainer.reuse_checkpoints:
-        params |= {"checkpoint_dir": cfg.paths.checkpoints,
-                   "checkpoint_epochs": tuple(cfg.sweep.epochs)}
-    return AutoencoderFeatures(**params)
-
-
-_ABSENT = object()
-
-
-def _plain(value: Any) -> Any:
-    if OmegaConf.is_config(value):
-        return OmegaConf.to_container(value, enum_to_str=True)
-    return value.value if isinstance(value, Enum) else value
-
-
-def check_autoencoder(cfg: DictConfig) -> None:
-    """The autoencoder's parameters, checked by the estimator's own ranges; the error
-    names the config key that set the bad value. The image shape is checked against the
-    data, by :func:`check_image_shape`."""
-    invalid = autoencoder_from_config(cfg).set_params(image_shape=None).find_invalid_param()
-    if invalid is not None:
-        param, problem = invalid
-        raise ConfigError(AUTOENCODER_KEYS.get(param, param), problem)
+    return AutoencoderFeatures(**autoencoder_params(cfg))
 
 
 def check_image_shape(cfg: DictConfig, dataset: Dataset, X_train: np.ndarray) -> None:
     """``dataset.image_shape``, when set or when the architecture is conv, against the
     autoencoder's input width: the features, or a mixed table's one-hot width."""
-    shape = _plain(OmegaConf.select(cfg, "dataset.image_shape"))
+    shape = config_value(OmegaConf.select(cfg, "dataset.image_shape"))
     conv = OmegaConf.select(cfg, "architecture.filters") is not None
     if shape is None and not conv:
         return

@@ -4,11 +4,10 @@ is allowed (``must be in [0, 1), got 1.0``)."""
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
-
-import numpy as np
 
 
 @dataclass(frozen=True)
@@ -50,8 +49,12 @@ def _number(value: float | None) -> str:
 
 
 def plain(value: Any) -> Any:
-    """A NumPy scalar (e.g. from ``np.arange`` in a parameter grid) as its Python value."""
-    return value.item() if isinstance(value, np.generic) else value
+    """A NumPy scalar (e.g. from ``np.arange`` in a parameter grid) as its Python value.
+
+    NumPy is not imported for this (a config check needs no NumPy): a value can only be a
+    NumPy scalar once NumPy is loaded."""
+    numpy = sys.modules.get("numpy")
+    return value.item() if numpy is not None and isinstance(value, numpy.generic) else value
 
 
 def entries_problem(value: Any, interval: Interval, entries: str, or_none: str) -> str | None:

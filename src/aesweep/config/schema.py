@@ -14,7 +14,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import II, MISSING
 
-from aesweep.features import ACTIVATIONS, NOISE_KINDS, OPTIMIZER_NAMES
+from aesweep.autoencoder_params import ACTIVATIONS, NOISE_KINDS, OPTIMIZER_NAMES
 from aesweep.names import PCA, RANDOM
 
 
