@@ -83,6 +83,10 @@ MLflow UI (``ui.py``). ``make ui`` on a store holding aesweep's experiment: seco
 ``/health`` answers (<= 15 s) and the memory of all its processes 5 s later (<= 600 MiB),
 then MLflow's stock ``mlflow ui`` (job execution on, default workers) the same way.
 
+CLI answers (``cli_latency.py``, issue 14): ``aesweep --help``, ``aesweep --cfg job``,
+``aesweep-report --help`` and a config error, each a fresh process, interleaved; median of
+the rounds, <= 1.5 s each.
+
 Quickstart (``quickstart.py``, issue 14). ``make sweep`` after install: the quickstart
 sweep's wall time in a fresh process (<= 20 s), its training, and the median
 ``overhead_seconds`` of its warm jobs (<= 0.3 s); a new SQLite store opened as a copy of
@@ -113,6 +117,7 @@ from pathlib import Path
 from typing import Any
 
 import architectures
+import cli_latency
 import launchers
 import quickstart
 import report_scale
@@ -169,6 +174,7 @@ PROFILES: dict[str, dict[str, Any]] = {
                                              "conv"]}}}},
         # ~2 min: 3 quickstart sweeps, 10 new stores.
         "quickstart": {"reps": 3, "store_reps": 5},
+        "cli_latency": {"reps": 9, "warmup": 1},  # ~1 min
     },
     "quick": {
         "reps": 1,
@@ -199,10 +205,11 @@ PROFILES: dict[str, dict[str, Any]] = {
                            "architectures": ["dense", "denoising", "sparse", "variational",
                                              "conv"]}}}},
         "quickstart": {"reps": 1, "store_reps": 1},
+        "cli_latency": {"reps": 3, "warmup": 1},
     },
 }
 SECTIONS = ("per_step", "explore", "growth", "seed", "sweep", "launchers", "search",
-            "server_throughput", "report_scale", "ui", "architectures", "quickstart")
+            "server_throughput", "report_scale", "ui", "architectures", "quickstart", "cli_latency")
 
 
 def verdict(ok: bool) -> str:
@@ -295,6 +302,10 @@ def summary_rows(res: dict) -> list[tuple[str, str, str, str]]:
         for name, sweep in ar["sweeps"].items():
             rows.append((f"architectures: {name} sweep", sweep["summary"], "(measured)",
                          ""))
+    if cl := res.get("cli_latency"):
+        for name, c in cl["commands"].items():
+            rows.append((f"cli: {name}", f"{c['median_s']:.2f} s", f"<= {c['goal_s']:g} s",
+                         verdict(c["ok"])))
     if qs := res.get("quickstart"):
         rows.append(("quickstart: make sweep after install (6 jobs)",
                      f"{qs['wall_s']:.1f} s wall, of which {qs['train_s']:.1f} s training",
@@ -428,7 +439,8 @@ def main() -> int:
             "ui": lambda: ui.ui(tmp / "ui"),
             "architectures": lambda: architectures.architectures(profile,
                                                                  tmp / "architectures"),
-            "quickstart": lambda: quickstart.quickstart(profile, tmp / "quickstart")}
+            "quickstart": lambda: quickstart.quickstart(profile, tmp / "quickstart"),
+            "cli_latency": lambda: cli_latency.cli_latency(profile, tmp / "cli_latency")}
     try:
         for section in [s for s in SECTIONS if s in only]:
             clock, load = time.perf_counter(), os.getloadavg()
