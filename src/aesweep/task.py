@@ -90,6 +90,9 @@ def run_task(cfg: DictConfig, context: JobContext | None = None) -> JobOutcome |
     (its run, if started, ends FAILED). In a multirun a failing job is logged as a FAILED
     run and None is returned, so that the sweep goes on; the driver reports failures.
     """
+    from time import perf_counter
+
+    started = perf_counter()  # the job's overhead counts from here (see OVERHEAD_SECONDS)
     from aesweep.tracking.checkpoints import train_hash
     from aesweep.tracking.overrides import run_name
     from aesweep.tracking.redaction import Redactor
@@ -138,7 +141,7 @@ def run_task(cfg: DictConfig, context: JobContext | None = None) -> JobOutcome |
             metrics = reuse_run(store, cfg.tracking.parent_run_id, context.job_num or 0, done)
             return JobOutcome(done, job.metric, metrics)
     tags |= {TASK_TAG: job.task, MAIN_METRIC_TAG: job.metric, DATASET_TAG: job.dataset.name}
-    return _run_and_log(job, context, store, redactor, name, tags)
+    return _run_and_log(job, context, store, redactor, name, tags, started)
 
 
 def job_line(cfg: DictConfig, context: JobContext, message: str) -> str:
@@ -164,7 +167,7 @@ def _already_done(store: Store, name: str, config_hash: str) -> tuple[str, str] 
 
 
 def _run_and_log(job: PreparedJob, context: JobContext, store: Store, redactor: Redactor,
-                 name: str, tags: dict[str, str]) -> JobOutcome | None:
+                 name: str, tags: dict[str, str], started: float) -> JobOutcome | None:
     from aesweep.runtime import device_name, keras, limit_threads, node_tags
     from aesweep.tracking.checkpoints import shared_checkpoints
     from aesweep.tracking.live import LiveMetrics
@@ -182,7 +185,7 @@ def _run_and_log(job: PreparedJob, context: JobContext, store: Store, redactor: 
             with shared_checkpoints(store, run_id, job.cfg), \
                     LiveMetrics(store.client, run_id, epochs) as live:
                 result = run_job(job, on_epoch=chain(progress, live))
-            log_job(store, redactor, run_id, name, job, result, context.overrides)
+            log_job(store, redactor, run_id, name, job, result, context.overrides, started)
     except Exception as error:
         if not context.multirun:
             raise

@@ -19,11 +19,13 @@ from aesweep.job import JobResult, PreparedJob
 from aesweep.names import (
     ERROR_TAG,
     JOB_NUM_TAG,
+    OVERHEAD_SECONDS,
     PARENT_TAG,
     REUSED_TAG_PREFIX,
     ROLE_TAG,
     SWEEP_ID_TAG,
     SWEEP_ROLE,
+    TRAIN_SECONDS,
 )
 from aesweep.plots import loss_curve
 from aesweep.tracking.redaction import Redactor
@@ -158,9 +160,11 @@ def failed_children(store: Store, parent_run_id: str) -> list[tuple[str, str]]:
 
 
 def log_job(store: Store, redactor: Redactor, run_id: str, name: str, job: PreparedJob,
-            result: JobResult, overrides: Sequence[str]) -> None:
+            result: JobResult, overrides: Sequence[str], started: float | None = None) -> None:
     """Log final metrics, tags, artifacts, dataset and encoder. The per-epoch losses are
-    not logged here: :class:`~aesweep.tracking.live.LiveMetrics` sent them while training."""
+    not logged here: :class:`~aesweep.tracking.live.LiveMetrics` sent them while training.
+    With ``started`` (the job's ``perf_counter`` at its start), log its overhead last and
+    add it to ``result.metrics``."""
     from aesweep.tracking.overrides import public
 
     client, cfg = store.client, job.cfg
@@ -175,6 +179,11 @@ def log_job(store: Store, redactor: Redactor, run_id: str, name: str, job: Prepa
                       "plots/loss_curve.png")
     with fluent_api(store.uri):
         _log_dataset_and_encoder(run_id, job, result, redactor)
+    if started is not None:
+        overhead = (time.perf_counter() - started - result.metrics[TRAIN_SECONDS]
+                    - result.downstream_seconds)
+        client.log_metric(run_id, OVERHEAD_SECONDS, overhead)
+        result.metrics[OVERHEAD_SECONDS] = overhead
 
 
 def _log_dataset_and_encoder(run_id: str, job: PreparedJob, result: JobResult,
