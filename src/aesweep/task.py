@@ -112,7 +112,7 @@ def run_task(cfg: DictConfig, context: JobContext | None = None) -> JobOutcome |
             raise
         bad_input = error
 
-    store = open_store(cfg.tracking)
+    store = open_store(cfg.tracking, reuse=context.multirun)  # once per process in a sweep
     redactor = Redactor(cfg)
     # A sweep's children are named by the keys it varies; anything else by its overrides.
     name = run_name(context.overrides, redactor, list(cfg.sweep.swept_keys) or None)
