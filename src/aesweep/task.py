@@ -168,13 +168,13 @@ def _already_done(store: Store, name: str, config_hash: str) -> tuple[str, str] 
 
 def _run_and_log(job: PreparedJob, context: JobContext, store: Store, redactor: Redactor,
                  name: str, tags: dict[str, str], started: float) -> JobOutcome | None:
-    from aesweep.runtime import device_name, keras, limit_threads, node_tags
+    from aesweep.runtime import device_name, fresh_session, limit_threads, node_tags
     from aesweep.tracking.checkpoints import shared_checkpoints
     from aesweep.tracking.live import LiveMetrics
     from aesweep.tracking.runs import error_text, job_run, log_job
 
     limit_threads(context.threads)
-    keras.backend.clear_session()  # a multirun runs every job in this process
+    fresh_session()  # a multirun runs every job in this process
     tags |= {DEVICE_TAG: device_name(), **node_tags()}
     if context.threads:
         tags[THREADS_TAG] = str(context.threads)
