@@ -80,6 +80,9 @@ EPOCH_METRICS = {"loss": TRAIN_LOSS, "val_loss": VAL_LOSS, "recon_loss": TRAIN_R
                  "kl_loss": TRAIN_KL_LOSS}
 RECON_MSE_VAL, RECON_MSE_TEST = "recon_mse_val", "recon_mse_test"
 TRAIN_SECONDS = "train_seconds"
+# A job's wall time (from the start of its task to its last logging call) minus its training
+# and its downstream fits: what the framework and MLflow cost it. Logged last.
+OVERHEAD_SECONDS = "overhead_seconds"
 # The sparse architecture's bottleneck on the test rows: mean |activation|, and the fraction
 # of activations (rows x units) with |activation| < NEAR_ZERO.
 CODE_MEAN_ABS, CODE_NEAR_ZERO = "code_mean_abs_test", "code_near_zero_test"

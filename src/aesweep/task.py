@@ -90,6 +90,9 @@ def run_task(cfg: DictConfig, context: JobContext | None = None) -> JobOutcome |
     (its run, if started, ends FAILED). In a multirun a failing job is logged as a FAILED
     run and None is returned, so that the sweep goes on; the driver reports failures.
     """
+    from time import perf_counter
+
+    started = perf_counter()  # the job's overhead counts from here (see OVERHEAD_SECONDS)
     from aesweep.tracking.checkpoints import train_hash
     from aesweep.tracking.overrides import run_name
     from aesweep.tracking.redaction import Redactor
@@ -109,7 +112,7 @@ def run_task(cfg: DictConfig, context: JobContext | None = None) -> JobOutcome |
             raise
         bad_input = error
 
-    store = open_store(cfg.tracking)
+    store = open_store(cfg.tracking, reuse=context.multirun)  # once per process in a sweep
     redactor = Redactor(cfg)
     # A sweep's children are named by the keys it varies; anything else by its overrides.
     name = run_name(context.overrides, redactor, list(cfg.sweep.swept_keys) or None)
@@ -138,7 +141,7 @@ def run_task(cfg: DictConfig, context: JobContext | None = None) -> JobOutcome |
             metrics = reuse_run(store, cfg.tracking.parent_run_id, context.job_num or 0, done)
             return JobOutcome(done, job.metric, metrics)
     tags |= {TASK_TAG: job.task, MAIN_METRIC_TAG: job.metric, DATASET_TAG: job.dataset.name}
-    return _run_and_log(job, context, store, redactor, name, tags)
+    return _run_and_log(job, context, store, redactor, name, tags, started)
 
 
 def job_line(cfg: DictConfig, context: JobContext, message: str) -> str:
@@ -164,14 +167,14 @@ def _already_done(store: Store, name: str, config_hash: str) -> tuple[str, str] 
 
 
 def _run_and_log(job: PreparedJob, context: JobContext, store: Store, redactor: Redactor,
-                 name: str, tags: dict[str, str]) -> JobOutcome | None:
-    from aesweep.runtime import device_name, keras, limit_threads, node_tags
+                 name: str, tags: dict[str, str], started: float) -> JobOutcome | None:
+    from aesweep.runtime import device_name, fresh_session, limit_threads, node_tags
     from aesweep.tracking.checkpoints import shared_checkpoints
     from aesweep.tracking.live import LiveMetrics
     from aesweep.tracking.runs import error_text, job_run, log_job
 
     limit_threads(context.threads)
-    keras.backend.clear_session()  # a multirun runs every job in this process
+    fresh_session()  # a multirun runs every job in this process
     tags |= {DEVICE_TAG: device_name(), **node_tags()}
     if context.threads:
         tags[THREADS_TAG] = str(context.threads)
@@ -182,7 +185,7 @@ def _run_and_log(job: PreparedJob, context: JobContext, store: Store, redactor: 
             with shared_checkpoints(store, run_id, job.cfg), \
                     LiveMetrics(store.client, run_id, epochs) as live:
                 result = run_job(job, on_epoch=chain(progress, live))
-            log_job(store, redactor, run_id, name, job, result, context.overrides)
+            log_job(store, redactor, run_id, name, job, result, context.overrides, started)
     except Exception as error:
         if not context.multirun:
             raise

@@ -34,7 +34,7 @@ from aesweep.names import (
     SEED_PARAM,
     sign,
 )
-from aesweep.tracking.store import fluent_api
+from aesweep.tracking.store import Store, fluent_api
 
 if TYPE_CHECKING:
     from mlflow.entities import LoggedModel
@@ -117,16 +117,32 @@ def signature(n_features: int, bottleneck: int) -> ModelSignature:
                           Schema([TensorSpec(np.dtype(np.float32), (-1, bottleneck))]))
 
 
-def log_encoder(job: PreparedJob, result: JobResult) -> None:
-    """Log the job's encoder as the pyfunc model ``encoder`` of the active run: raw
-    features in, bottleneck features out."""
+def log_encoder(store: Store, run_id: str, job: PreparedJob, result: JobResult,
+                params: dict[str, str]) -> str:
+    """Log the job's encoder as the pyfunc model ``encoder`` of run ``run_id`` and return
+    the logged model's id: raw features in, bottleneck features out.
+
+    The run is given by its id: no active run is started (whose end would mark the run
+    FINISHED before the job is done) and ``MLFLOW_RUN_ID`` cannot redirect it. The model
+    is created here, in the run's experiment, with the run's ``params`` and the tags
+    MLflow gives a model (:func:`~aesweep.tracking.runs.context_tags`): without an active
+    run, ``mlflow.pyfunc.log_model`` would put it in the fluent API's experiment."""
+    from mlflow.models import Model
+
+    from aesweep.tracking.runs import context_tags
+
     scaler = job.cfg.preprocessing.scaler.value
     encoder = result.encoder
+    model = store.client.create_logged_model(store.experiment_id, name=ENCODER_MODEL,
+                                             source_run_id=run_id, params=params,
+                                             tags=context_tags())
     # The transform travels inside the model's pickle: as a separate artifact, MLflow
     # would copy it through its artifact download (and print a progress bar per job).
-    with _quiet_log_model():
-        mlflow.pyfunc.log_model(
-            name=ENCODER_MODEL, python_model=RawFeaturesEncoder(fitted_transform(result)),
+    # Model.log is what mlflow.pyfunc.log_model calls.
+    with _quiet_log_model(), fluent_api(store.uri):
+        Model.log(
+            artifact_path=None, flavor=mlflow.pyfunc, run_id=run_id, model_id=model.model_id,
+            python_model=RawFeaturesEncoder(fitted_transform(result)),
             # A mixed table's encoder sees the one-hot width; the model takes the table.
             signature=signature(job.dataset.X.shape[1], encoder.bottleneck),
             pip_requirements=list(installed(*REQUIREMENTS)),
@@ -136,6 +152,7 @@ def log_encoder(job: PreparedJob, result: JobResult) -> None:
                       "output": f"bottleneck features, float32 (n_rows, {encoder.bottleneck})",
                       "needs": "the aesweep package importable where it is loaded",
                       **_categorical_metadata(job)})
+    return model.model_id
 
 
 def _categorical_metadata(job: PreparedJob) -> dict[str, object]:

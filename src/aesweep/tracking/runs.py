@@ -6,29 +6,39 @@ through the job's :class:`~aesweep.tracking.redaction.Redactor`.
 
 from __future__ import annotations
 
+import functools
 import logging
+import tempfile
 import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mlflow.entities import Metric, Param, Run, RunTag
+import numpy as np
+from mlflow.entities import DatasetInput, Metric, Param, Run, RunTag
 from omegaconf import DictConfig, OmegaConf
 
 from aesweep.job import JobResult, PreparedJob
 from aesweep.names import (
     ERROR_TAG,
     JOB_NUM_TAG,
+    OVERHEAD_SECONDS,
     PARENT_TAG,
     REUSED_TAG_PREFIX,
     ROLE_TAG,
     SWEEP_ID_TAG,
     SWEEP_ROLE,
+    TRAIN_SECONDS,
 )
-from aesweep.plots import loss_curve
+from aesweep.plots import save_loss_curve
 from aesweep.tracking.redaction import Redactor
 from aesweep.tracking.resume import fail_stale_sweeps, owner_tags
-from aesweep.tracking.store import Store, fluent_api
+from aesweep.tracking.store import Store
+
+if TYPE_CHECKING:
+    from mlflow.data.dataset_source import DatasetSource
 
 log = logging.getLogger("aesweep")
 
@@ -158,54 +168,120 @@ def failed_children(store: Store, parent_run_id: str) -> list[tuple[str, str]]:
 
 
 def log_job(store: Store, redactor: Redactor, run_id: str, name: str, job: PreparedJob,
-            result: JobResult, overrides: Sequence[str]) -> None:
-    """Log final metrics, tags, artifacts, dataset and encoder. The per-epoch losses are
-    not logged here: :class:`~aesweep.tracking.live.LiveMetrics` sent them while training."""
+            result: JobResult, overrides: Sequence[str], started: float | None = None) -> None:
+    """Log encoder, dataset inputs, final metrics and tags, and artifacts, all to ``run_id``
+    by its explicit id (so ``MLFLOW_RUN_ID`` cannot redirect them). The per-epoch losses
+    are not logged here: :class:`~aesweep.tracking.live.LiveMetrics` sent them while
+    training. With ``started`` (the job's ``perf_counter`` at its start), log its overhead
+    last and add it to ``result.metrics``."""
     from aesweep.tracking.overrides import public
 
     client, cfg = store.client, job.cfg
+    model_id = None
+    if cfg.tracking.log_model:  # first: MLflow links the run's metrics so far to the model
+        from aesweep.tracking.models import log_encoder
+
+        model_id = log_encoder(store, run_id, job, result, redactor.params(cfg))
+    client.log_inputs(run_id, datasets=dataset_inputs(job, redactor))
+    # The final metrics name the encoder's model, as MLflow's log_model links a run's
+    # metrics to the model (once, here, instead of re-reading every metric's history).
     now = int(time.time() * 1000)
-    metrics = [Metric(key, value, now, 0) for key, value in result.metrics.items()]
+    metrics = [Metric(key, value, now, 0, model_id=model_id)
+               for key, value in result.metrics.items()]
     client.log_batch(run_id, metrics=metrics,
                      tags=[RunTag(k, v) for k, v in redactor.texts(result.tags).items()])
-    client.log_text(run_id, OmegaConf.to_yaml(redactor.config(cfg)), "config/config.yaml")
-    client.log_text(run_id, "\n".join(public(overrides, redactor)) + "\n",
-                    "config/overrides.txt")
-    client.log_figure(run_id, loss_curve(result.history, title=redactor.text(name)),
-                      "plots/loss_curve.png")
-    with fluent_api(store.uri):
-        _log_dataset_and_encoder(run_id, job, result, redactor)
+    with tempfile.TemporaryDirectory(prefix="aesweep-artifacts-") as scratch:
+        config, plots = Path(scratch, "config"), Path(scratch, "plots")
+        config.mkdir()
+        plots.mkdir()
+        (config / "config.yaml").write_text(OmegaConf.to_yaml(redactor.config(cfg)))
+        (config / "overrides.txt").write_text("\n".join(public(overrides, redactor)) + "\n")
+        save_loss_curve(result.history, plots / "loss_curve.png", title=redactor.text(name))
+        client.log_artifacts(run_id, scratch)  # one upload for the three
+    if started is not None:
+        overhead = (time.perf_counter() - started - result.metrics[TRAIN_SECONDS]
+                    - result.downstream_seconds)
+        client.log_metric(run_id, OVERHEAD_SECONDS, overhead)
+        result.metrics[OVERHEAD_SECONDS] = overhead
 
 
-def _log_dataset_and_encoder(run_id: str, job: PreparedJob, result: JobResult,
-                             redactor: Redactor) -> None:
-    """MLflow's dataset inputs and model logging are fluent: they log to the active run,
-    which is ``run_id`` by its explicit id (so ``MLFLOW_RUN_ID`` cannot redirect them)."""
-    import mlflow
+def dataset_inputs(job: PreparedJob, redactor: Redactor) -> list[DatasetInput]:
+    """The job's training, validation and test rows as MLflow dataset inputs: a digest of
+    each (MLflow's, without copying the arrays: :func:`numpy_digest`), its shape and
+    schema, and where it came from."""
+    from mlflow.data.numpy_dataset import NumpyDataset
+    from mlflow.entities import Dataset, InputTag
+    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
-    s, name = job.splits, job.dataset.name
-    # A CSV has a real location; generated and bundled sets are described by the params.
-    source = (redactor.text(job.dataset.source) if job.cfg.dataset.name in ("csv", "parquet")
-              else None)
-    with mlflow.start_run(run_id=run_id):
-        for context, (X, y) in {"training": (s.X_train, s.y_train),
-                                "validation": (s.X_val, s.y_val),
-                                "test": (s.X_test, s.y_test)}.items():
-            if X is None:
-                continue
-            with warnings.catch_warnings():
-                # MLflow registers its local-file source class twice, then warns that a
-                # path "can be interpreted in multiple ways": both are the same class.
-                warnings.filterwarnings("ignore", "The specified dataset source can be "
-                                        "interpreted in multiple ways", UserWarning)
-                dataset = mlflow.data.from_numpy(X, targets=y, name=name, source=source)
-            mlflow.log_input(dataset, context=context)
-        if job.cfg.tracking.log_model:
-            _log_encoder(job, result)
+    s = job.splits
+    source = _dataset_source(job, redactor)
+    inputs = []
+    for context, (X, y) in {"training": (s.X_train, s.y_train),
+                            "validation": (s.X_val, s.y_val),
+                            "test": (s.X_test, s.y_test)}.items():
+        if X is None:
+            continue
+        fields = NumpyDataset(X, source, targets=y, name=job.dataset.name,
+                              digest=numpy_digest(X, y)).to_dict()
+        inputs.append(DatasetInput(
+            Dataset(fields["name"], fields["digest"], fields["source_type"], fields["source"],
+                    fields.get("schema"), fields.get("profile")),
+            [InputTag(MLFLOW_DATASET_CONTEXT, context)]))
+    return inputs
 
 
-def _log_encoder(job: PreparedJob, result: JobResult) -> None:
-    """The encoder as the pyfunc model ``encoder``: raw features in, bottleneck out."""
-    from aesweep.tracking.models import log_encoder
+def _dataset_source(job: PreparedJob, redactor: Redactor) -> DatasetSource:
+    """A CSV's or Parquet file's location; for generated and bundled sets (the params
+    describe them), the code that ran, as MLflow's ``from_numpy`` records it."""
+    if job.cfg.dataset.name in ("csv", "parquet"):
+        from mlflow.data.dataset_source_registry import resolve_dataset_source
 
-    log_encoder(job, result)
+        with warnings.catch_warnings():
+            # MLflow registers its local-file source class twice, then warns that a
+            # path "can be interpreted in multiple ways": both are the same class.
+            warnings.filterwarnings("ignore", "The specified dataset source can be "
+                                    "interpreted in multiple ways", UserWarning)
+            return resolve_dataset_source(redactor.text(job.dataset.source))
+    return _code_source()
+
+
+def _code_source() -> DatasetSource:
+    """What ``mlflow.data.from_numpy`` records as a source without one: the run context's
+    tags (entry point, user, git commit), resolved once per process."""
+    from mlflow.data.code_dataset_source import CodeDatasetSource
+
+    return CodeDatasetSource(tags=context_tags())
+
+
+@functools.cache
+def _context_tags() -> tuple[tuple[str, str], ...]:
+    from mlflow.tracking.context import registry
+
+    return tuple(registry.resolve_tags().items())
+
+
+def context_tags() -> dict[str, str]:
+    """The tags MLflow gives what a run logs, a dataset source or a model (user, entry
+    point, git commit): resolved once per process, as they do not change from one job to
+    the next and resolving them reads the git repository."""
+    return dict(_context_tags())
+
+
+def numpy_digest(features: np.ndarray, targets: np.ndarray | None = None) -> str:
+    """MLflow's digest of a NumPy dataset (``compute_numpy_digest``: a hash of the first
+    ``MAX_ROWS`` elements of each array, flattened, and of its shape), without the copy of
+    the whole array that MLflow's flattening makes."""
+    import pandas as pd
+    from mlflow.data.digest_utils import MAX_ROWS, get_normalized_md5_digest
+
+    elements: list = []
+    for array in (features, targets):
+        if array is None:
+            continue
+        head = np.asarray(array[:MAX_ROWS]).reshape(-1)[:MAX_ROWS]  # row-major, as flatten
+        try:
+            elements.append(pd.util.hash_array(head))
+        except TypeError:
+            elements.append(np.int64(head.size))
+        elements.extend(np.int64(n) for n in array.shape)
+    return get_normalized_md5_digest(elements)

@@ -119,14 +119,32 @@ def credentials_error(uri: str, error_code: str) -> ConfigError:
                              f"password (401)")
 
 
-def open_store(tracking: DictConfig) -> Store:
+# The stores this process opened, by (pid, URI, experiment, artifact location): a sweep's
+# jobs reuse the one its driver (or its first job) opened; see open_store's ``reuse``.
+_OPENED: dict[tuple[int, str, str, str | None], Store] = {}
+
+
+def open_store(tracking: DictConfig, reuse: bool = False) -> Store:
     """Check ``tracking.uri``, and create the store and the experiment if needed.
 
     A new SQLite store is created under a file lock beside it: two processes creating
     MLflow's tables at once race (one fails with "Online migration expected to match
     one row"). It starts as a copy of a cached empty store (see ``fresh_store``). A
     local store keeps its artifacts in ``mlartifacts/`` beside it.
+
+    With ``reuse`` (a sweep's jobs), a store this process already opened for the same
+    URI, experiment and artifact location is returned as it is: its checks, client and
+    experiment lookup are done once per process, not once per job.
     """
+    key = (os.getpid(), str(tracking.uri), str(tracking.experiment),
+           None if tracking.artifact_location is None else str(tracking.artifact_location))
+    if reuse and key in _OPENED:
+        return _OPENED[key]
+    _OPENED[key] = store = _open_store(tracking)
+    return store
+
+
+def _open_store(tracking: DictConfig) -> Store:
     uri, name = str(tracking.uri), str(tracking.experiment)
     check_tracking_uri(uri)
     check_artifact_location(tracking.artifact_location)
