@@ -22,21 +22,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from job_overhead import OVERHEAD
 from launchers import run_timed, say
-from processes import AESWEEP, PYTHON, env
+from processes import AESWEEP, BENCH, PYTHON, env
 
 GOAL_WALL_S = 20.0
 GOAL_OVERHEAD_S = 0.3
-
-_RUNS = """
-import json, sys
-from mlflow.tracking import MlflowClient
-client = MlflowClient(f"sqlite:///{sys.argv[1]}/mlflow.db")
-experiment = client.get_experiment_by_name("aesweep")
-runs = client.search_runs([experiment.experiment_id], "tags.`aesweep.job_num` != ''")
-print(json.dumps([{"job": int(r.data.tags["aesweep.job_num"]), "status": r.info.status,
-                   **r.data.metrics} for r in runs]))
-"""
 
 _OPEN = """
 import sys, time
@@ -51,9 +42,12 @@ print(time.perf_counter() - imported)
 
 
 def _runs(root: Path) -> list[dict[str, Any]]:
-    out = subprocess.run([PYTHON, "-c", _RUNS, str(root)], env=env(), capture_output=True,
+    """The sweep's job runs, as ``job_overhead.py --read`` gives them (in a fresh process:
+    the driver imports no MLflow)."""
+    out = subprocess.run([PYTHON, str(BENCH / "job_overhead.py"), "--read",
+                          f"sqlite:///{root / 'mlflow.db'}"], env=env(), capture_output=True,
                          text=True, check=True).stdout
-    return sorted(json.loads(out.strip().splitlines()[-1]), key=lambda r: r["job"])
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def one_sweep(tmp: Path, rep: int) -> dict[str, Any]:
@@ -61,11 +55,12 @@ def one_sweep(tmp: Path, rep: int) -> dict[str, Any]:
     proc = run_timed([AESWEEP, "-m", "+experiment=quickstart", f"paths.root={root}"],
                      tmp / f"sweep-{rep}-cwd", 600)
     runs = _runs(root)
-    warm = [r["overhead_seconds"] for r in runs[1:] if "overhead_seconds" in r]
+    metrics = [r["metrics"] for r in runs]
+    warm = [m[OVERHEAD] for m in metrics[1:] if OVERHEAD in m]
     return {"wall_s": proc["wall_s"], "jobs": len(runs),
             "finished": sum(r["status"] == "FINISHED" for r in runs),
-            "train_s": sum(r.get("train_seconds", 0.0) for r in runs),
-            "overhead_s": [r.get("overhead_seconds") for r in runs],
+            "train_s": sum(m.get("train_seconds", 0.0) for m in metrics),
+            "overhead_s": [m.get(OVERHEAD) for m in metrics],
             "warm_overhead_median_s": statistics.median(warm) if warm else None}
 
 
