@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 from filelock import FileLock
@@ -37,10 +38,9 @@ def template_path() -> Path:
 
 
 def _copy(source: Path, target: Path) -> None:
-    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+    # closing(): a sqlite3 connection's own context manager commits but never closes.
+    with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
         src.backup(dst)
-    src.close()
-    dst.close()
 
 
 def _default_location(db: Path) -> str:
@@ -70,9 +70,8 @@ def seed_new_store(db: Path) -> bool:
     try:
         template = build_template()
         _copy(template, db)
-        with sqlite3.connect(db) as connection:
+        with closing(sqlite3.connect(db)) as connection, connection:
             connection.execute(_DEFAULT_EXPERIMENT, (_default_location(db),))
-        connection.close()
     except Exception as error:  # a read-only home, a full disk: MLflow creates it instead
         log.debug("new store %s not seeded from the cache: %s", db, error)
         db.unlink(missing_ok=True)
