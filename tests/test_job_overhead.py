@@ -53,6 +53,20 @@ def test_overhead_seconds_is_logged_last_and_leaves_training_out(tmp_path: Path)
     assert point.timestamp >= max(m.timestamp for m in final)
 
 
+@pytest.mark.xdist_group("keras")
+def test_a_sweeps_jobs_in_one_process_open_the_store_once(tmp_path: Path, monkeypatch) -> None:
+    lookups = []
+    original = MlflowClient.get_experiment_by_name
+    monkeypatch.setattr(MlflowClient, "get_experiment_by_name",
+                        lambda self, name: lookups.append(name) or original(self, name))
+    cfg = [*FAST, "tracking.log_model=false", f"paths.root={tmp_path}"]
+    for num, seed in enumerate((0, 1)):
+        run_task(compose_config([*cfg, f"seed={seed}"]), JobContext(job_num=num))
+    assert lookups == ["aesweep"]  # the second job reused the first's store
+    run_task(compose_config([*cfg, "seed=2"]), JobContext())
+    assert lookups == ["aesweep", "aesweep"]  # a single run opens it afresh
+
+
 @pytest.mark.parametrize("shape", [(7,), (5, 3), (12_001, 3), (4, 2, 2)])
 def test_the_dataset_digest_is_mlflows(shape: tuple[int, ...]) -> None:
     from mlflow.data.digest_utils import compute_numpy_digest
