@@ -53,6 +53,20 @@ def test_overhead_seconds_is_logged_last_and_leaves_training_out(tmp_path: Path)
     assert point.timestamp >= max(m.timestamp for m in final)
 
 
+@pytest.mark.xdist_group("keras")
+def test_a_sweeps_jobs_in_one_process_open_the_store_once(tmp_path: Path, monkeypatch) -> None:
+    lookups = []
+    original = MlflowClient.get_experiment_by_name
+    monkeypatch.setattr(MlflowClient, "get_experiment_by_name",
+                        lambda self, name: lookups.append(name) or original(self, name))
+    cfg = [*FAST, "tracking.log_model=false", f"paths.root={tmp_path}"]
+    for num, seed in enumerate((0, 1)):
+        run_task(compose_config([*cfg, f"seed={seed}"]), JobContext(job_num=num))
+    assert lookups == ["aesweep"]  # the second job reused the first's store
+    run_task(compose_config([*cfg, "seed=2"]), JobContext())
+    assert lookups == ["aesweep", "aesweep"]  # a single run opens it afresh
+
+
 @pytest.mark.parametrize("shape", [(7,), (5, 3), (12_001, 3), (4, 2, 2)])
 def test_the_dataset_digest_is_mlflows(shape: tuple[int, ...]) -> None:
     from mlflow.data.digest_utils import compute_numpy_digest
@@ -150,3 +164,53 @@ def test_a_job_killed_while_it_logs_never_ends_finished(tmp_path: Path, hook: st
     else:
         assert run.info.status == "KILLED", log.read_text()[-3000:]
         assert run.data.tags[ERROR_TAG] == "interrupted (Ctrl-C or SIGTERM)"
+
+
+# Each architecture's logged encoder, unpickled where nothing of aesweep was imported yet.
+LOAD = """
+import pickle, sys
+import numpy as np
+for path in sys.argv[1:]:
+    with open(path, "rb") as f:
+        model, X, expected = pickle.load(f)
+    np.testing.assert_array_equal(model.predict(None, X), expected)
+print("ok", len(sys.argv) - 1)
+"""
+
+ARCHITECTURES = {
+    "dense": {},
+    "denoising": {"noise_kind": "gaussian", "noise_level": 0.2},
+    "sparse": {"l1": 1e-3},
+    "variational": {"variational": True},
+    "conv": {"image_shape": (4, 4, 1), "filters": (4,)},
+}
+
+
+@pytest.mark.xdist_group("keras")
+def test_the_logged_encoder_pickles_as_config_and_weights(tmp_path: Path) -> None:
+    """The pyfunc model pickles its Keras encoder as config and weights (Keras's own
+    pickling takes ~10x as long): every architecture loads in a fresh process and
+    transforms rows exactly as the job did."""
+    import cloudpickle
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from aesweep.features import AutoencoderFeatures
+    from aesweep.tracking.models import RawFeaturesEncoder
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 16)).astype(np.float32)
+    paths = []
+    for name, params in ARCHITECTURES.items():
+        transform = Pipeline([("scale", StandardScaler()), ("encode", AutoencoderFeatures(
+            bottleneck=3, hidden_units=(8,), epochs=1, random_state=0, **params))]).fit(X)
+        model = RawFeaturesEncoder(transform)
+        expected = model.predict(None, X)
+        state = model.__getstate__()
+        assert "encoder_" not in vars(state["transform"].named_steps["encode"]), name
+        paths.append(tmp_path / f"{name}.pkl")
+        paths[-1].write_bytes(cloudpickle.dumps((model, X, expected)))
+        assert hasattr(transform.named_steps["encode"], "encoder_")  # the job's is whole
+    result = subprocess.run([sys.executable, "-c", LOAD, *map(str, paths)], env=clean_env(),
+                            capture_output=True, text=True, timeout=300)
+    assert result.stdout.strip().endswith(f"ok {len(paths)}"), result.stderr[-3000:]
