@@ -214,3 +214,27 @@ def test_the_logged_encoder_pickles_as_config_and_weights(tmp_path: Path) -> Non
     result = subprocess.run([sys.executable, "-c", LOAD, *map(str, paths)], env=clean_env(),
                             capture_output=True, text=True, timeout=300)
     assert result.stdout.strip().endswith(f"ok {len(paths)}"), result.stderr[-3000:]
+
+
+@pytest.mark.xdist_group("keras")
+def test_a_ctrl_c_disguised_as_a_c_functions_error_ends_the_run_killed(tmp_path: Path,
+                                                                      monkeypatch) -> None:
+    """A KeyboardInterrupt raised while C code calls back into Python (TensorFlow tracing a
+    step) can surface as a SystemError: in a multirun it must still stop the sweep, with
+    the job's run KILLED, not log a FAILED job and go on."""
+    from aesweep.training import Trainer
+
+    def interrupted_in_c(self, epoch):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as interrupt:
+            raise SystemError("<built-in function> returned a result with an exception "
+                              "set") from interrupt
+
+    monkeypatch.setattr(Trainer, "epoch", interrupted_in_c)
+    cfg = compose_config([*FAST, "tracking.log_model=false", f"paths.root={tmp_path}"])
+    with pytest.raises(KeyboardInterrupt):
+        run_task(cfg, JobContext(job_num=0))
+    _, run = only_run(tmp_path)
+    assert run.info.status == "KILLED"
+    assert "interrupted" in run.data.tags[ERROR_TAG]

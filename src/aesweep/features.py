@@ -202,7 +202,7 @@ class AutoencoderFeatures(AutoencoderParams, ClassNamePrefixFeaturesOutMixin, Tr
         from aesweep.checkpoints import Checkpoints
         from aesweep.conv import build_conv_autoencoder
         from aesweep.model import build_autoencoder, build_optimizer, crop_encoder
-        from aesweep.runtime import keras
+        from aesweep.runtime import set_random_seed
         from aesweep.training import train, use_xla
 
         X = validate_data(self, X, dtype=np.float32)
@@ -217,7 +217,7 @@ class AutoencoderFeatures(AutoencoderParams, ClassNamePrefixFeaturesOutMixin, Tr
             self.autoencoder_, history = checkpoints.load(self.resumed_from_epochs_)
         else:
             if self.random_state is not None:
-                keras.utils.set_random_seed(self.random_state)
+                set_random_seed(self.random_state)
             if self.image_shape is None:
                 self.autoencoder_, _ = build_autoencoder(
                     self.n_features_in_, self.bottleneck, self.hidden_units, self.activation,
@@ -248,7 +248,8 @@ class AutoencoderFeatures(AutoencoderParams, ClassNamePrefixFeaturesOutMixin, Tr
                                   stop=self.epochs, batch_size=self.batch_size, seed=seed,
                                   history=history, jit_compile=self.jit_compile_,
                                   verbose=self.verbose, callbacks=callbacks,
-                                  on_epoch_end=checkpoint, on_epoch=on_epoch,
+                                  on_epoch_end=checkpoint, model_read_at=save_at,
+                                  on_epoch=on_epoch,
                                   noise=self._noise(),
                                   beta=float(plain(self.beta)) if self.variational else None)
         except FloatingPointError as error:  # training diverged

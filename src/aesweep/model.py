@@ -89,4 +89,6 @@ OPTIMIZERS = {
 def build_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
     if name not in OPTIMIZERS:
         raise ValueError(f"optimizer {name!r} is not one of {sorted(OPTIMIZERS)}")
-    return OPTIMIZERS[name](learning_rate=learning_rate)
+    # Named, not numbered ("adam_3"): the same optimizer has the same config in every job
+    # of a process, so its models share a kept trainer (aesweep.trainers).
+    return OPTIMIZERS[name](learning_rate=learning_rate, name=name)

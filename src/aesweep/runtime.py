@@ -91,8 +91,13 @@ _sessions = 0  # how many jobs this process has started (see fresh_session)
 
 
 def fresh_session() -> None:
-    """Before a job: clear Keras's global state and collect the garbage of the jobs that
-    ran before it in this process (a multirun runs every job in one process).
+    """Before a job: collect the garbage of the jobs that ran before it in this process
+    (a multirun runs every job in one process).
+
+    Not ``keras.backend.clear_session``: it also clears TensorFlow's kernel caches, so the
+    compiled training step kept from an earlier job (:mod:`aesweep.trainers`) would cost
+    ~0.4 s to instantiate again. Keras's global state is a handful of name counters and
+    the global seed, which each job sets (:func:`set_random_seed`).
 
     A full collection traverses every object the process holds, and most of them (~500k)
     come from importing TensorFlow, MLflow and scikit-learn: 0.3 s a job on a laptop core.
@@ -105,14 +110,39 @@ def fresh_session() -> None:
     the freezes are two per process, not one per job."""
     global _sessions
     import_tensorflow()
-    import keras
-
-    keras.backend.clear_session(free_memory=False)
     _sessions += 1
     if _sessions > 1:
         gc.collect()
     if _sessions <= 2:
         gc.freeze()
+
+
+def set_random_seed(seed: int) -> None:
+    """``keras.utils.set_random_seed``: seed Python, NumPy and Keras, and TensorFlow's
+    global seed, but that only when it changes. Setting it clears TensorFlow's kernel
+    caches, and a compiled training step kept from an earlier job (:mod:`aesweep.trainers`)
+    then costs ~0.4 s to instantiate again. (aesweep draws its randomness from Keras's
+    seed generators and NumPy, never from TensorFlow's global seed.)"""
+    import random
+
+    import numpy as np
+    from keras.src.backend.common import global_state
+    from keras.src.random.seed_generator import GLOBAL_SEED_GENERATOR
+    from keras.src.utils.rng_utils import GLOBAL_RANDOM_SEED
+    from tensorflow.python.eager import context
+
+    import_tensorflow()
+    if context.global_seed() != seed:
+        import keras
+
+        keras.utils.set_random_seed(seed)
+        return
+    # The rest of keras.utils.set_random_seed (keras/src/utils/rng_utils.py);
+    # tests/test_runtime.py checks that both seed alike.
+    global_state.set_global_attribute(GLOBAL_RANDOM_SEED, seed)
+    global_state.set_global_attribute(GLOBAL_SEED_GENERATOR, None)
+    random.seed(seed)
+    np.random.seed(seed)
 
 
 def has_gpu() -> bool:

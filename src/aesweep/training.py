@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from functools import partial
 
 import numpy as np
@@ -92,15 +92,10 @@ class Trainer:
         if (beta is not None) != is_variational(model):
             raise ValueError("beta is for variational models and they need one: "
                              f"beta={beta}, variational={is_variational(model)}")
-        self.model, self.X, self.X_val, self.noise = model, X, X_val, noise
+        self.model, self.noise = model, noise
         self.vae = None if beta is None else VariationalLoss(model, beta)
         self.terms = TERMS if self.vae else ("loss",)
-        self.batch_size, self.seed = batch_size, seed
-        n_rows, n_features = X.shape
-        self.full_batches, self.tail = divmod(n_rows, batch_size)
-        per_call = steps_per_call or CHUNK_BYTES // (4 * batch_size * n_features)
-        self.chunk = np.empty((max(1, min(self.full_batches, per_call)), batch_size,
-                               n_features), np.float32)
+        n_features = X.shape[1]
         if not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
         # Build the compiled loss's state outside the compiled function.
@@ -112,16 +107,15 @@ class Trainer:
         signature = [tf.TensorSpec((None, None, n_features), tf.float32),
                      tf.TensorSpec((), tf.int32)]
         # The host's draws of each step, by stream: the noise (shaped as the batches) and
-        # a VAE's eps (steps, batch, code). One buffer per stream, to fill each call.
-        draws, self.draws = {}, {}
+        # a VAE's eps (steps, batch, code); bind() sizes one buffer per stream.
+        draws = {}
         if noise is not None:
-            draws["noise"], self.draws["noise"] = signature[0], np.empty_like(self.chunk)
+            draws["noise"] = signature[0]
         if self.vae is not None:
-            width = self.vae.code_width
-            draws["eps"] = tf.TensorSpec((None, None, width), tf.float32)
-            self.draws["eps"] = np.empty((*self.chunk.shape[:2], width), np.float32)
+            draws["eps"] = tf.TensorSpec((None, None, self.vae.code_width), tf.float32)
         if draws:
             signature.append(draws)
+        self.streams = tuple(draws)
         # partial: TensorFlow counts traces per code object, so one trace per model across
         # a multirun's jobs would read as "excessive retracing" and warn.
         self._steps = tf.function(partial(self._train_steps), input_signature=signature,
@@ -132,6 +126,28 @@ class Trainer:
         # second XLA compile for its shape (~2.8 s at 500 features).
         self._tail_steps = tf.function(partial(self._train_steps), input_signature=signature,
                                        autograph=False) if jit_compile else self._steps
+        self.bind(X, X_val, batch_size=batch_size, seed=seed, steps_per_call=steps_per_call)
+
+    def bind(self, X: np.ndarray, X_val: np.ndarray | None, *, batch_size: int, seed: int,
+             steps_per_call: int | None = None) -> None:
+        """Train on ``X`` (n_rows, n_features) from now on, monitoring ``X_val``: what a
+        trainer kept for the next model of the same structure (``aesweep.trainers``)
+        changes, without tracing anything again."""
+        self.X, self.X_val, self.batch_size, self.seed = X, X_val, batch_size, seed
+        n_rows, n_features = X.shape
+        self.full_batches, self.tail = divmod(n_rows, batch_size)
+        per_call = steps_per_call or CHUNK_BYTES // (4 * batch_size * n_features)
+        self.chunk = np.empty((max(1, min(self.full_batches, per_call)), batch_size,
+                               n_features), np.float32)
+        widths = {"noise": n_features, "eps": self.vae.code_width if self.vae else 0}
+        self.draws = {name: np.empty((*self.chunk.shape[:2], widths[name]), np.float32)
+                      for name in self.streams}
+
+    def release(self) -> None:
+        """Forget the data (a kept trainer must not hold its last job's rows)."""
+        self.X = self.X_val = None
+        self.chunk = np.empty((0, 0, 0), np.float32)
+        self.draws = {}
 
     @property
     def steps_per_epoch(self) -> int:
@@ -231,7 +247,8 @@ def train(model: keras.Model, X: np.ndarray, X_val: np.ndarray | None, *, start:
           callbacks: Sequence[keras.callbacks.Callback] = (),
           on_epoch_end: Callable[[int, History], None] | None = None,
           on_epoch: EpochHook | None = None, noise: Noise | None = None,
-          beta: float | None = None) -> History:
+          beta: float | None = None, model_read_at: Collection[int] | None = None,
+          ) -> History:
     """Train epochs ``start`` .. ``stop - 1`` and return the whole history (from epoch 0).
 
     ``X`` (n_rows, n_features) and ``X_val`` are float32. ``callbacks`` get their train and
@@ -242,9 +259,15 @@ def train(model: keras.Model, X: np.ndarray, X_val: np.ndarray | None, *, start:
     wall time, checkpoint included.
     ``noise``: corrupt the training inputs; ``beta``: a variational model's KL weight
     (see :class:`Trainer`).
+    The compiled step may be one kept from an earlier model of the same structure
+    (:mod:`aesweep.trainers`); ``model`` holds the trained state when this returns, and
+    before ``on_epoch_end`` and ``callbacks`` see the epochs in ``model_read_at`` (None:
+    every epoch; with ``callbacks``, always every epoch).
     Raises ``FloatingPointError`` as soon as an epoch's loss is NaN or infinite, before
     the callbacks or ``on_epoch_end`` see that epoch.
     """
+    from aesweep.trainers import lend
+
     history = {key: list(values) for key, values in history.items()}
     if on_epoch is not None:
         for epoch in range(len(history.get("loss", ()))):
@@ -253,25 +276,29 @@ def train(model: keras.Model, X: np.ndarray, X_val: np.ndarray | None, *, start:
     if start >= stop:
         return history
     xla = use_xla(jit_compile, model, len(X), stop - start, batch_size)
-    trainer = Trainer(model, X, X_val, batch_size=batch_size, seed=seed, jit_compile=xla,
-                      noise=noise, beta=beta)
-    hooks = keras.callbacks.CallbackList(
-        list(callbacks), add_progbar=verbose != 0, verbose=verbose, epochs=stop,
-        steps=trainer.steps_per_epoch, model=model)
-    hooks.on_train_begin()
-    for epoch in range(start, stop):
-        began = time.perf_counter()
-        hooks.on_epoch_begin(epoch)
-        logs = trainer.epoch(epoch)
-        if not math.isfinite(logs["loss"]):
-            raise FloatingPointError(
-                f"training diverged: the loss is {logs['loss']} after epoch {epoch + 1}")
-        for key, value in logs.items():
-            history.setdefault(key, []).append(value)
-        hooks.on_epoch_end(epoch, logs)
-        if on_epoch_end is not None:
-            on_epoch_end(epoch + 1, history)
-        if on_epoch is not None:
-            on_epoch(epoch + 1, dict(logs), time.perf_counter() - began)
+    with lend(model, X, X_val, batch_size=batch_size, seed=seed, jit_compile=xla,
+              noise=noise, beta=beta) as lease:
+        trainer = lease.trainer
+        hooks = keras.callbacks.CallbackList(
+            list(callbacks), add_progbar=verbose != 0, verbose=verbose, epochs=stop,
+            steps=trainer.steps_per_epoch, model=model)
+        hooks.on_train_begin()
+        for epoch in range(start, stop):
+            began = time.perf_counter()
+            hooks.on_epoch_begin(epoch)
+            logs = trainer.epoch(epoch)
+            if not math.isfinite(logs["loss"]):
+                raise FloatingPointError(
+                    f"training diverged: the loss is {logs['loss']} after epoch {epoch + 1}")
+            for key, value in logs.items():
+                history.setdefault(key, []).append(value)
+            if callbacks or epoch + 1 == stop or model_read_at is None \
+                    or epoch + 1 in model_read_at:
+                lease.publish()
+            hooks.on_epoch_end(epoch, logs)
+            if on_epoch_end is not None:
+                on_epoch_end(epoch + 1, history)
+            if on_epoch is not None:
+                on_epoch(epoch + 1, dict(logs), time.perf_counter() - began)
     hooks.on_train_end(logs)
     return history

@@ -88,9 +88,26 @@ def job_run(store: Store, redactor: Redactor, name: str, tags: dict[str, str],
         end_run(store, run_id, "KILLED", "interrupted (Ctrl-C or SIGTERM)")
         raise
     except BaseException as error:
-        end_run(store, run_id, "FAILED", error, redactor)
-        raise
+        if not interrupted(error):
+            end_run(store, run_id, "FAILED", error, redactor)
+            raise
+        end_run(store, run_id, "KILLED", "interrupted (Ctrl-C or SIGTERM)")
+        raise KeyboardInterrupt from error
     end_run(store, run_id, "FINISHED")
+
+
+def interrupted(error: BaseException) -> bool:
+    """Whether ``error`` is a Ctrl-C (or SIGTERM) in disguise. A KeyboardInterrupt raised
+    while C code calls back into Python (TensorFlow tracing a step, a store driver) can
+    come out as the SystemError or RuntimeError of the C function, with the interrupt as
+    its cause or context."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, KeyboardInterrupt):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def record_failure(store: Store, redactor: Redactor, name: str, tags: dict[str, str],

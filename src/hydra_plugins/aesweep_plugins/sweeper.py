@@ -16,16 +16,18 @@ Hydra finds this plugin only because it lives in the ``hydra_plugins`` namespace
 # them in sys.modules, and dataclasses then cannot resolve string annotations.
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn, JobStatus
-from omegaconf import OmegaConf, open_dict, read_write
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,36 @@ def stages(jobs: Sequence[Sequence[str]], key: str | None) -> list[list[list[str
             rank = 0.0  # not a number: Hydra's config check will name it
         by_value.setdefault(rank, []).append(list(job))
     return [by_value[rank] for rank in sorted(by_value)]
+
+
+@contextmanager
+def composed_once(loader: Any) -> Iterator[None]:
+    """Within: ``loader.load_sweep_config`` hands the config it composed for a job's
+    overrides to the next call with the same overrides, which then composes nothing.
+
+    The sweeper composes each job of a batch to check it before anything runs
+    (``validate_batch_is_legal``), then Hydra's basic launcher composes it again, in the
+    same process: ~0.1 s a job of Hydra and OmegaConf work done twice. The check does not
+    keep or change its config, so the launcher can have it. (Only for the basic launcher:
+    the others compose in their workers, or pickle the loader.)"""
+    compose, own = loader.load_sweep_config, vars(loader).get("load_sweep_config")
+    composed: dict[tuple[str, ...], DictConfig] = {}
+
+    def load_sweep_config(master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
+        key = tuple(sweep_overrides)
+        if key in composed:
+            return composed.pop(key)
+        composed[key] = config = compose(master_config, sweep_overrides)
+        return config
+
+    loader.load_sweep_config = load_sweep_config
+    try:
+        yield
+    finally:
+        if own is None:
+            del loader.load_sweep_config
+        else:
+            loader.load_sweep_config = own
 
 
 def progress_overrides(jobs: int, started: float) -> list[str]:
@@ -107,8 +139,10 @@ class AesweepSweeper(BasicSweeper):
         first = 0
         while not self.is_done():
             batch = self.get_job_batch()
-            self.validate_batch_is_legal(batch)
-            results = self.launcher.launch(batch, initial_job_idx=first)
+            in_process = isinstance(self.launcher, BasicLauncher)
+            with composed_once(self.hydra_context.config_loader) if in_process else nullcontext():
+                self.validate_batch_is_legal(batch)
+                results = self.launcher.launch(batch, initial_job_idx=first)
             for num, result in enumerate(results, start=first):
                 if result.status == JobStatus.FAILED:  # its worker died: it could not log
                     lost(num, list(result.overrides or ()), result._return_value)
