@@ -20,6 +20,7 @@ pytestmark = pytest.mark.xdist_group("keras")
 
 ARCHITECTURES = {
     "dense": {},
+    "xla": {"jit_compile": True},  # the compiled executables are kept too
     "dropout": {"dropout": 0.2},  # seed-generator state travels with the model
     "denoising": {"noise_kind": "swap", "noise_level": 0.2},
     "sparse": {"l1": 1e-3},

@@ -48,19 +48,20 @@ def copy_state(source: keras.Model, target: keras.Model) -> None:
         variable.assign(value)
 
 
+def layout(model: keras.Model) -> list[tuple[tuple[int, ...], str]]:
+    """The shapes and dtypes of the model's state, in order: what a copy must match."""
+    return [(tuple(v.shape), v.dtype.name) for v in model_state(model)]
+
+
 class Kept:
     """A trainer on its own workspace model."""
 
     def __init__(self, trainer: Trainer) -> None:
         self.trainer = trainer
-        self.layout = self._layout(trainer.model)
-
-    @staticmethod
-    def _layout(model: keras.Model) -> list[tuple[tuple[int, ...], str]]:
-        return [(tuple(v.shape), v.dtype.name) for v in model_state(model)]
+        self.layout = layout(trainer.model)
 
     def fits(self, model: keras.Model) -> bool:
-        return self._layout(model) == self.layout
+        return layout(model) == self.layout
 
 
 class Lease:
@@ -108,12 +109,12 @@ def lend(model: keras.Model, X: np.ndarray, X_val: np.ndarray | None, *, batch_s
     if kept is not None and kept.fits(model):
         kept.trainer.bind(X, X_val, batch_size=batch_size, seed=seed)
     else:
-        kept = Kept(Trainer(_workspace(model), X, X_val, batch_size=batch_size, seed=seed,
-                            **options))
-        if not kept.fits(model):  # a model that does not serialize back to its structure
+        workspace = _workspace(model)
+        if layout(workspace) != layout(model):  # it does not serialize back to itself
             yield Lease(Kept(Trainer(model, X, X_val, batch_size=batch_size, seed=seed,
                                      **options)), model)
             return
+        kept = Kept(Trainer(workspace, X, X_val, batch_size=batch_size, seed=seed, **options))
     copy_state(model, kept.trainer.model)
     try:
         yield Lease(kept, model)
