@@ -138,7 +138,7 @@ def set_random_seed(seed: int) -> None:
         keras.utils.set_random_seed(seed)
         return
     # The rest of keras.utils.set_random_seed (keras/src/utils/rng_utils.py);
-    # tests/test_runtime.py checks that both seed alike.
+    # tests/test_trainers.py checks that both seed alike.
     global_state.set_global_attribute(GLOBAL_RANDOM_SEED, seed)
     global_state.set_global_attribute(GLOBAL_SEED_GENERATOR, None)
     random.seed(seed)
