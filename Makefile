@@ -17,6 +17,8 @@ $(STAMP): pyproject.toml
 	@# MLflow's schema migrations, run once here rather than in the first sweep (fresh_store)
 	$(BIN)/python -c "from aesweep.tracking.fresh_store import build_template; build_template()" 2>/dev/null \
 		|| echo "note: MLflow's empty store is not cached; the first sweep migrates its own"
+	@# Matplotlib's font cache, built once here rather than in the first sweep
+	$(BIN)/python -c "import matplotlib.font_manager"
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install aesweep with its dev extras

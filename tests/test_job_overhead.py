@@ -90,11 +90,11 @@ root, hook, marker = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
 sys.path.insert(0, sys.argv[4])
 import signal
 from mlflow.tracking import MlflowClient
-from aesweep.app import _terminate
+from aesweep.interrupts import interrupt
 from aesweep.task import JobContext, run_task
 from helpers import TINY, compose_config
 
-signal.signal(signal.SIGTERM, _terminate)
+signal.signal(signal.SIGTERM, interrupt)
 method, wanted = {
     "model": ("log_model_artifacts", lambda *a, **k: True),
     "inputs": ("log_inputs", lambda *a, **k: True),
@@ -235,6 +235,38 @@ def test_a_ctrl_c_disguised_as_a_c_functions_error_ends_the_run_killed(tmp_path:
     cfg = compose_config([*FAST, "tracking.log_model=false", f"paths.root={tmp_path}"])
     with pytest.raises(KeyboardInterrupt):
         run_task(cfg, JobContext(job_num=0))
+    _, run = only_run(tmp_path)
+    assert run.info.status == "KILLED"
+    assert "interrupted" in run.data.tags[ERROR_TAG]
+
+
+@pytest.mark.xdist_group("keras")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the drop
+def test_a_ctrl_c_that_python_drops_still_stops_the_job(tmp_path: Path, monkeypatch) -> None:
+    """A signal's KeyboardInterrupt raised inside a ``__del__`` is printed and dropped by
+    Python: the job must still stop at its next epoch end, with its run KILLED."""
+    from aesweep.interrupts import interrupt
+    from aesweep.progress import EpochLog
+
+    class DroppedHere:
+        def __del__(self) -> None:
+            interrupt(signal.SIGINT, None)
+
+    shown = EpochLog.__call__
+    epochs_seen: list[int] = []
+
+    def drop_a_ctrl_c(self, epoch, logs, seconds):
+        epochs_seen.append(epoch)
+        if len(epochs_seen) == 1:
+            DroppedHere()  # collected at once: "Exception ignored in ... __del__"
+        shown(self, epoch, logs, seconds)
+
+    monkeypatch.setattr(EpochLog, "__call__", drop_a_ctrl_c)
+    cfg = compose_config([*FAST, "trainer.epochs=5", "tracking.log_model=false",
+                          f"paths.root={tmp_path}"])
+    with pytest.raises(KeyboardInterrupt):
+        run_task(cfg, JobContext(job_num=0))
+    assert len(epochs_seen) == 1
     _, run = only_run(tmp_path)
     assert run.info.status == "KILLED"
     assert "interrupted" in run.data.tags[ERROR_TAG]

@@ -8,15 +8,15 @@ MLflow, pandas); :func:`run` imports them once the config passed its checks.
 from __future__ import annotations
 
 import logging
-import signal
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from aesweep import interrupts
 from aesweep.autoencoder_params import check_autoencoder
 from aesweep.config import config_dir, register_configs, share_config_store, validate_config
 from aesweep.errors import fail
@@ -77,13 +77,9 @@ share_config_store()
 _hydra_main = hydra.main(version_base="1.3", config_path=config_dir(), config_name="config")(run)
 
 
-def _terminate(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt  # SIGTERM ends a job the same way Ctrl-C does
-
-
 def main() -> None:
     """The console script: Hydra's CLI, with Ctrl-C and SIGTERM marking runs KILLED."""
-    signal.signal(signal.SIGTERM, _terminate)
+    interrupts.install()
     try:
         _hydra_main()
     except KeyboardInterrupt:

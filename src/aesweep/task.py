@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 
 from aesweep.config import config_hash
 from aesweep.errors import one_line
+from aesweep.interrupts import raise_pending
 from aesweep.job import PreparedJob, headline, prepare_job, run_job
 from aesweep.names import (
     DATASET_TAG,
@@ -184,7 +185,7 @@ def _run_and_log(job: PreparedJob, context: JobContext, store: Store, redactor: 
         with job_run(store, redactor, name, tags, job.cfg) as run_id:
             with shared_checkpoints(store, run_id, job.cfg), \
                     LiveMetrics(store.client, run_id, epochs) as live:
-                result = run_job(job, on_epoch=chain(progress, live))
+                result = run_job(job, on_epoch=chain(progress, live, raise_pending))
             log_job(store, redactor, run_id, name, job, result, context.overrides, started)
     except Exception as error:
         if not context.multirun:

@@ -20,6 +20,7 @@ import numpy as np
 from mlflow.entities import DatasetInput, Metric, Param, Run, RunTag
 from omegaconf import DictConfig, OmegaConf
 
+from aesweep.interrupts import acted_on
 from aesweep.job import JobResult, PreparedJob
 from aesweep.names import (
     ERROR_TAG,
@@ -85,12 +86,14 @@ def job_run(store: Store, redactor: Redactor, name: str, tags: dict[str, str],
     try:
         yield run_id
     except KeyboardInterrupt:
+        acted_on()
         end_run(store, run_id, "KILLED", "interrupted (Ctrl-C or SIGTERM)")
         raise
     except BaseException as error:
         if not interrupted(error):
             end_run(store, run_id, "FAILED", error, redactor)
             raise
+        acted_on()
         end_run(store, run_id, "KILLED", "interrupted (Ctrl-C or SIGTERM)")
         raise KeyboardInterrupt from error
     end_run(store, run_id, "FINISHED")
