@@ -71,14 +71,30 @@ def fresh_and_resumed(X, tmp_path, make=None, **params):
 
 
 @pytest.mark.parametrize("jit", [False, True])
-def test_dense_is_bit_identical_to_before(X, jit) -> None:
+def test_dense_matches_the_recorded_reference(X, jit) -> None:
+    """The plain dense model trains as it did when the reference was recorded, and as
+    itself from one fit to the next, bit for bit.
+
+    Across CPUs, TensorFlow's kernels sum in another order (AVX2 against AVX-512), so
+    the reference holds to tolerances. Measured on an AVX-512 machine against a reference
+    recorded elsewhere: losses within 3e-9, val_loss 1e-5 (relative), first kernel weights
+    3e-8, weight sums 2.4e-4 (the biases before batch norm, whose gradients are ~0). A 1%
+    change of the learning rate moves them 1.7e-3, 2e-4, 2e-4 and 2.9e-3."""
     ae = small(jit_compile=jit).fit(X, validation_data=X[:50])
+    again = small(jit_compile=jit).fit(X, validation_data=X[:50])
+    assert again.history_ == ae.history_
+    for a, b in zip(again.autoencoder_.get_weights(), ae.autoencoder_.get_weights(),
+                    strict=True):
+        np.testing.assert_array_equal(a, b)
+
     reference = REFERENCE[str(jit)]
-    assert ae.history_["loss"] == reference["loss"]
-    assert ae.history_["val_loss"] == reference["val_loss"]
+    np.testing.assert_allclose(ae.history_["loss"], reference["loss"], rtol=1e-7)
+    np.testing.assert_allclose(ae.history_["val_loss"], reference["val_loss"], rtol=5e-5)
     weights = ae.autoencoder_.get_weights()
-    assert [float(np.asarray(w, np.float64).sum()) for w in weights] == reference["weight_sums"]
-    assert np.asarray(weights[0]).ravel()[:5].tolist() == reference["first"]
+    np.testing.assert_allclose(np.asarray(weights[0]).ravel()[:5], reference["first"],
+                               atol=1e-6)
+    np.testing.assert_allclose([float(np.asarray(w, np.float64).sum()) for w in weights],
+                               reference["weight_sums"], rtol=1e-5, atol=5e-4)
 
 
 @pytest.mark.parametrize(("kind", "level"), NOISES)
