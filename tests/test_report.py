@@ -388,3 +388,12 @@ def test_a_search_reports_its_rungs_history_and_pareto_front(tmp_path):
     assert "search: 9 trials" in text and "Pareto front (max val_encoded, min bottleneck)" in text
     assert (tmp_path / "r" / search.HISTORY_FILE).is_file()
     assert "## Search" in (tmp_path / "r" / "report.md").read_text()
+
+
+@pytest.mark.parametrize(("p", "shown"), [(0.25, "0.250"), (0.0005, "0.001"),
+                                          (0.000499, "<0.001"), (0.0, "<0.001"),
+                                          (float("nan"), "n/a")])
+def test_a_tiny_p_value_reads_as_an_upper_bound(p: float, shown: str) -> None:
+    from aesweep.report.numbers import p_text
+
+    assert p_text(p) == shown

@@ -23,6 +23,11 @@ def num(x: float, d: int, signed: bool = False) -> str:
     return "n/a" if not np.isfinite(x) else f"{x:{'+' if signed else ''}.{d}f}".replace("-", MINUS)
 
 
+def p_text(p: float) -> str:
+    """A p-value to 3 decimals; one that would round to 0.000 reads ``<0.001``."""
+    return "<0.001" if np.isfinite(p) and p < 0.0005 else num(p, 3)
+
+
 def plus_minus(mean: float, hw: float, d: int, signed: bool = False) -> str:
     return num(mean, d, signed) + (f" ± {num(hw, d)}" if np.isfinite(hw) else "")
 

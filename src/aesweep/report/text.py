@@ -23,7 +23,7 @@ from aesweep.report.architectures import (
     what_won_where,
 )
 from aesweep.report.model import ARCHITECTURE, CONTROL_NAMES, FILES, VAL_ENCODED, Report
-from aesweep.report.numbers import decimals, delta_text, num, plus_minus
+from aesweep.report.numbers import decimals, delta_text, num, p_text, plus_minus
 
 WON_WHERE_HEADING = "## What won where"
 
@@ -93,7 +93,7 @@ def _table(report: Report) -> pd.DataFrame:
         if cells[control].notna().any():
             table[f"Δ vs {CONTROL_NAMES[control]}"] = [delta_text(c, control, d)
                                                         for _, c in cells.iterrows()]
-    table["p vs raw"] = [f"{num(p, 3)} ({t})" if np.isfinite(p) else "n/a"
+    table["p vs raw"] = [f"{p_text(p)} ({t})" if np.isfinite(p) else "n/a"
                          for p, t in zip(cells.p_value, cells.p_test, strict=True)]
     return table
 
