@@ -270,3 +270,26 @@ def test_a_ctrl_c_that_python_drops_still_stops_the_job(tmp_path: Path, monkeypa
     _, run = only_run(tmp_path)
     assert run.info.status == "KILLED"
     assert "interrupted" in run.data.tags[ERROR_TAG]
+
+
+@pytest.mark.xdist_group("keras")
+def test_a_ctrl_c_that_reached_its_job_does_not_stop_the_next(tmp_path: Path,
+                                                              monkeypatch) -> None:
+    """Once an interrupt has ended a job KILLED, nothing of it stays pending: a later job
+    in the same process (a notebook, a test) trains to the end."""
+    from aesweep.interrupts import interrupt
+    from aesweep.progress import EpochLog
+
+    shown = EpochLog.__call__
+
+    def ctrl_c(self, epoch, logs, seconds):
+        interrupt(signal.SIGINT, None)
+
+    cfg = compose_config([*FAST, "tracking.log_model=false", f"paths.root={tmp_path}"])
+    monkeypatch.setattr(EpochLog, "__call__", ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        run_task(cfg, JobContext(job_num=0))
+    monkeypatch.setattr(EpochLog, "__call__", shown)
+    run_task(compose_config([*FAST, "seed=1", "tracking.log_model=false",
+                             f"paths.root={tmp_path}"]), JobContext(job_num=1))
+    assert sorted(run_statuses(tmp_path / "mlflow.db")) == ["FINISHED", "KILLED"]

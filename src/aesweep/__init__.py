@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import TYPE_CHECKING, Any
 
 # Hide TensorFlow's INFO chatter at start-up but keep its warnings; a user's setting wins.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-# Matplotlib's first import on a machine logs "generated new fontManager" at INFO, which
-# Hydra's handler would print as a [HYDRA] line; its warnings still show.
-logging.getLogger("matplotlib.font_manager").setLevel(logging.WARNING)
 
 if TYPE_CHECKING:
     from aesweep.features import AutoencoderFeatures

@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from aesweep.task import JobContext, JobOutcome
 
 INTERRUPTED = 130
+# Matplotlib's first import on a machine logs "generated new fontManager" at INFO, which
+# Hydra's handler would print as a [HYDRA] line; its warnings still show.
+logging.getLogger("matplotlib.font_manager").setLevel(logging.WARNING)
 
 
 class _SweepRetracingFilter(logging.Filter):
